@@ -1,0 +1,354 @@
+#include "json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "eventstore.h"
+
+static const char es__hex[] = "0123456789abcdef";
+
+void es__json_write_string(es__buf *b, const char *s, size_t len) {
+  size_t i, run = 0;
+
+  if (es__buf_reserve(b, len + 2) != 0)
+    return;
+  es__buf_append_char(b, '"');
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    char esc[6];
+    size_t n = 2;
+
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    es__buf_append(b, s + run, i - run);
+    run = i + 1;
+    esc[0] = '\\';
+    switch (c) {
+    case '"': esc[1] = '"'; break;
+    case '\\': esc[1] = '\\'; break;
+    case '\b': esc[1] = 'b'; break;
+    case '\f': esc[1] = 'f'; break;
+    case '\n': esc[1] = 'n'; break;
+    case '\r': esc[1] = 'r'; break;
+    case '\t': esc[1] = 't'; break;
+    default:
+      esc[1] = 'u';
+      esc[2] = '0';
+      esc[3] = '0';
+      esc[4] = es__hex[c >> 4];
+      esc[5] = es__hex[c & 15];
+      n = 6;
+      break;
+    }
+    es__buf_append(b, esc, n);
+  }
+  es__buf_append(b, s + run, len - run);
+  es__buf_append_char(b, '"');
+}
+
+static void es__json_write_number(es__buf *b, double d) {
+  char tmp[32];
+  int n;
+
+  if (!isfinite(d)) {
+    /* JSON has no NaN or infinity; cJSON writes null too. */
+    es__buf_append(b, "null", 4);
+    return;
+  }
+  if (d == floor(d) && fabs(d) < 9007199254740992.0) {
+    es__buf_append_i64(b, (long long)d);
+    return;
+  }
+  /* Shortest of 15 or 17 significant digits that reads back exactly. */
+  n = snprintf(tmp, sizeof(tmp), "%.15g", d);
+  if (strtod(tmp, NULL) != d)
+    n = snprintf(tmp, sizeof(tmp), "%.17g", d);
+  es__buf_append(b, tmp, (size_t)n);
+}
+
+void es__json_write(es__buf *b, const cJSON *item) {
+  const cJSON *child;
+
+  switch (item->type & 0xff) {
+  case cJSON_False:
+    es__buf_append(b, "false", 5);
+    break;
+  case cJSON_True:
+    es__buf_append(b, "true", 4);
+    break;
+  case cJSON_NULL:
+  case cJSON_Invalid:
+    es__buf_append(b, "null", 4);
+    break;
+  case cJSON_Number:
+    es__json_write_number(b, item->valuedouble);
+    break;
+  case cJSON_String:
+    if (item->valuestring == NULL)
+      es__buf_append(b, "null", 4);
+    else
+      es__json_write_string(b, item->valuestring, strlen(item->valuestring));
+    break;
+  case cJSON_Raw:
+    if (item->valuestring != NULL)
+      es__buf_append_str(b, item->valuestring);
+    else
+      es__buf_append(b, "null", 4);
+    break;
+  case cJSON_Array:
+    es__buf_append_char(b, '[');
+    for (child = item->child; child != NULL; child = child->next) {
+      if (child != item->child)
+        es__buf_append_char(b, ',');
+      es__json_write(b, child);
+    }
+    es__buf_append_char(b, ']');
+    break;
+  case cJSON_Object:
+    es__buf_append_char(b, '{');
+    for (child = item->child; child != NULL; child = child->next) {
+      const char *key = child->string ? child->string : "";
+      if (child != item->child)
+        es__buf_append_char(b, ',');
+      es__json_write_string(b, key, strlen(key));
+      es__buf_append_char(b, ':');
+      es__json_write(b, child);
+    }
+    es__buf_append_char(b, '}');
+    break;
+  default:
+    es__buf_append(b, "null", 4);
+    break;
+  }
+}
+
+int es__utf8_valid(const char *str, size_t len) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+
+  while (i < len) {
+    unsigned char c = s[i];
+    size_t n;
+    unsigned int cp, min;
+
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if ((c & 0xe0) == 0xc0) {
+      n = 1, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2, cp = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return 0;
+    }
+    if (len - i <= n)
+      return 0;
+    for (size_t k = 1; k <= n; k++) {
+      if ((s[i + k] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (s[i + k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += n + 1;
+  }
+  return 1;
+}
+
+int es__check_name(const char *s) {
+  size_t i, len;
+
+  if (s == NULL || s[0] == '\0')
+    return ES_EINVAL;
+  len = strlen(s);
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == 0x7f)
+      return ES_EINVAL;
+  }
+  return es__utf8_valid(s, len) ? 0 : ES_EUTF8;
+}
+
+static int es__cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Duplicate keys: quadratic for the small objects events carry, sorted
+ * copies of the key pointers for large ones so hostile input stays cheap. */
+static int es__has_duplicate_keys(const cJSON *obj) {
+  const cJSON *a, *b;
+  const char **keys;
+  size_t n = 0, i;
+  int dup = 0;
+
+  for (a = obj->child; a != NULL; a = a->next)
+    n++;
+  if (n <= 16) {
+    for (a = obj->child; a != NULL; a = a->next)
+      for (b = a->next; b != NULL; b = b->next)
+        if (strcmp(a->string, b->string) == 0)
+          return 1;
+    return 0;
+  }
+  keys = es__malloc(n * sizeof(*keys));
+  if (keys == NULL)
+    return -1;
+  for (i = 0, a = obj->child; a != NULL; a = a->next)
+    keys[i++] = a->string;
+  qsort(keys, n, sizeof(*keys), es__cmp_str);
+  for (i = 1; i < n && !dup; i++)
+    dup = strcmp(keys[i - 1], keys[i]) == 0;
+  es__free(keys);
+  return dup;
+}
+
+static int es__json_check_depth(const cJSON *item, int depth,
+                                const char **what) {
+  const cJSON *child;
+  int rc;
+
+  switch (item->type & 0xff) {
+  case cJSON_String:
+    if (item->valuestring != NULL &&
+        !es__utf8_valid(item->valuestring, strlen(item->valuestring))) {
+      *what = "a string is not valid UTF-8";
+      return ES_EUTF8;
+    }
+    return 0;
+  case cJSON_Raw:
+    *what = "raw JSON values are not accepted";
+    return ES_EINVAL;
+  case cJSON_Object:
+  case cJSON_Array:
+    if (depth >= ES_JSON_MAX_DEPTH) {
+      *what = "JSON nested deeper than the limit";
+      return ES_EPARSE;
+    }
+    for (child = item->child; child != NULL; child = child->next) {
+      if ((item->type & 0xff) == cJSON_Object) {
+        if (child->string == NULL) {
+          *what = "object member without a key";
+          return ES_EINVAL;
+        }
+        if (!es__utf8_valid(child->string, strlen(child->string))) {
+          *what = "an object key is not valid UTF-8";
+          return ES_EUTF8;
+        }
+      }
+      rc = es__json_check_depth(child, depth + 1, what);
+      if (rc != 0)
+        return rc;
+    }
+    if ((item->type & 0xff) == cJSON_Object) {
+      rc = es__has_duplicate_keys(item);
+      if (rc < 0) {
+        *what = "out of memory";
+        return ES_ENOMEM;
+      }
+      if (rc > 0) {
+        *what = "an object has duplicate keys";
+        return ES_EINVAL;
+      }
+    }
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+int es__json_check(const cJSON *item, const char **what) {
+  const char *dummy;
+  return es__json_check_depth(item, 0, what ? what : &dummy);
+}
+
+int es__json_get_int(const cJSON *item, long long *out) {
+  double d;
+
+  if (!cJSON_IsNumber(item))
+    return 0;
+  d = item->valuedouble;
+  if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0)
+    return 0;
+  *out = (long long)d;
+  return 1;
+}
+
+/* Nesting of the raw text, counted before cJSON sees it so that hostile
+ * input never reaches cJSON's own (much deeper) recursion limit. */
+static int es__json_text_too_deep(const char *s, size_t len) {
+  int depth = 0, in_string = 0;
+  size_t i;
+
+  for (i = 0; i < len; i++) {
+    char c = s[i];
+    if (in_string) {
+      if (c == '\\')
+        i++;
+      else if (c == '"')
+        in_string = 0;
+    } else if (c == '"') {
+      in_string = 1;
+    } else if (c == '{' || c == '[') {
+      if (++depth > ES_JSON_MAX_DEPTH)
+        return 1;
+    } else if (c == '}' || c == ']') {
+      depth--;
+    }
+  }
+  return 0;
+}
+
+int es__json_parse(const char *text, size_t len, cJSON **out,
+                   const char **what) {
+  const char *dummy, *end = NULL;
+  cJSON *root;
+  int rc;
+
+  if (what == NULL)
+    what = &dummy;
+  if (text == NULL) {
+    *what = "no JSON text";
+    return ES_EINVAL;
+  }
+  if (es__json_text_too_deep(text, len)) {
+    *what = "JSON nested deeper than the limit";
+    return ES_EPARSE;
+  }
+  if (memchr(text, '\0', len) != NULL) {
+    *what = "JSON text contains a NUL byte";
+    return ES_EPARSE;
+  }
+  /* cJSON does not tell allocation failure from bad input; our allocator
+   * (cJSON's hooks once es_replace_allocator ran) records failures. */
+  es__alloc_failed = 0;
+  root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  if (root == NULL) {
+    if (es__alloc_failed) {
+      *what = "out of memory";
+      return ES_ENOMEM;
+    }
+    *what = "invalid JSON";
+    return ES_EPARSE;
+  }
+  while (end != NULL && (size_t)(end - text) < len &&
+         (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+    end++;
+  if (end == NULL || (size_t)(end - text) != len) {
+    cJSON_Delete(root);
+    *what = "trailing characters after the JSON value";
+    return ES_EPARSE;
+  }
+  rc = es__json_check(root, what);
+  if (rc != 0) {
+    cJSON_Delete(root);
+    return rc;
+  }
+  *out = root;
+  return 0;
+}
