@@ -16,10 +16,10 @@ struct es_event {
    * then extra metadata: lets the writer walk it in lockstep with the table
    * below instead of looking keys up. */
   cJSON *metadata;
-  cJSON *data;       /* an object */
-  char *data_json;   /* data written once, when set: publishing copies it */
+  cJSON *data;     /* an object */
+  char *data_json; /* data written once, when set: publishing copies it */
   size_t data_len;
-  cJSON *extra;      /* extra top-level fields, or NULL */
+  cJSON *extra; /* extra top-level fields, or NULL */
 };
 
 enum { ES__STR, ES__STR_OR_NULL, ES__INT, ES__INT_OR_NULL };
@@ -28,11 +28,11 @@ static const struct {
   const char *key;
   int kind;
 } es__std[] = {
-    {"application_name", ES__STR},   {"created_timestamp", ES__INT},
-    {"workflow_type", ES__STR_OR_NULL}, {"workflow_id", ES__STR_OR_NULL},
+    {"application_name", ES__STR},        {"created_timestamp", ES__INT},
+    {"workflow_type", ES__STR_OR_NULL},   {"workflow_id", ES__STR_OR_NULL},
     {"workflow_run_id", ES__STR_OR_NULL}, {"workflow_state", ES__STR_OR_NULL},
-    {"activity_type", ES__STR_OR_NULL}, {"activity_id", ES__STR_OR_NULL},
-    {"attempt", ES__INT_OR_NULL},    {"topic_name", ES__STR_OR_NULL},
+    {"activity_type", ES__STR_OR_NULL},   {"activity_id", ES__STR_OR_NULL},
+    {"attempt", ES__INT_OR_NULL},         {"topic_name", ES__STR_OR_NULL},
 };
 #define ES__NSTD (sizeof(es__std) / sizeof(es__std[0]))
 enum {
@@ -234,8 +234,8 @@ static int es__dup_data(const cJSON *data, cJSON **out) {
   return *out == NULL ? ES_ENOMEM : 0;
 }
 
-int es_event_new(es_event **out, const char *event_type,
-                 const char *event_name, const cJSON *data) {
+int es_event_new(es_event **out, const char *event_type, const char *event_name,
+                 const cJSON *data) {
   es_event *ev;
   cJSON *copy;
   int rc;
@@ -612,8 +612,7 @@ int es_event_enrich(es_event *ev, const es_workflow_context *ctx) {
                             ctx->workflow_run_id, ctx->activity_type,
                             ctx->activity_id};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-      if (fields[i] != NULL &&
-          !es__utf8_valid(fields[i], strlen(fields[i])))
+      if (fields[i] != NULL && !es__utf8_valid(fields[i], strlen(fields[i])))
         return ES_EUTF8;
   }
   enr.application_name = es__default_application_name();

@@ -38,14 +38,15 @@ static void test_batch_summary_json(void) {
   ASSERT(es_event_new(&ev, "processor_events", "batch_processed", data) == 0);
   CHECK_EQ_INT(es_event_enrich_simple(ev, custom), 0);
   json = to_json(ev);
-  CHECK_EQ_STR(json, "{\"metadata\":{\"application_name\":\"default\","
-                     "\"created_timestamp\":1764860000," DEFAULT_MD_TAIL
-                     ",\"topic_name\":\"processor_events\","
-                     "\"processor_type\":\"kafka_batch\","
-                     "\"batch_id\":\"abc123\"},"
-                     "\"event_type\":\"processor_events\","
-                     "\"event_name\":\"batch_processed\","
-                     "\"data\":{\"batch_size\":50,\"event_types\":[\"a\",\"b\"]}}");
+  CHECK_EQ_STR(json,
+               "{\"metadata\":{\"application_name\":\"default\","
+               "\"created_timestamp\":1764860000," DEFAULT_MD_TAIL
+               ",\"topic_name\":\"processor_events\","
+               "\"processor_type\":\"kafka_batch\","
+               "\"batch_id\":\"abc123\"},"
+               "\"event_type\":\"processor_events\","
+               "\"event_name\":\"batch_processed\","
+               "\"data\":{\"batch_size\":50,\"event_types\":[\"a\",\"b\"]}}");
   es_free(json);
   es_event_free(ev);
   cJSON_Delete(data);
@@ -68,13 +69,14 @@ static void test_binding_result_json(void) {
   CHECK(cJSON_GetObjectItem(md, "created_timestamp")->valuedouble <= now + 2);
   CHECK_EQ_INT(es_event_set_metadata_int(ev, "created_timestamp", 1), 0);
   json = to_json(ev);
-  CHECK_EQ_STR(json, "{\"metadata\":{\"application_name\":\"default\","
-                     "\"created_timestamp\":1," DEFAULT_MD_TAIL
-                     ",\"topic_name\":\"processing_results\","
-                     "\"handler\":\"kafka_binding\"},"
-                     "\"event_type\":\"processing_results\","
-                     "\"event_name\":\"event_processed\","
-                     "\"data\":{\"status\":\"ok\",\"items\":3,\"ratio\":0.25}}");
+  CHECK_EQ_STR(json,
+               "{\"metadata\":{\"application_name\":\"default\","
+               "\"created_timestamp\":1," DEFAULT_MD_TAIL
+               ",\"topic_name\":\"processing_results\","
+               "\"handler\":\"kafka_binding\"},"
+               "\"event_type\":\"processing_results\","
+               "\"event_name\":\"event_processed\","
+               "\"data\":{\"status\":\"ok\",\"items\":3,\"ratio\":0.25}}");
   es_free(json);
   es_event_free(ev);
   cJSON_Delete(data);
@@ -145,7 +147,7 @@ static void test_application_name_from_env(void) {
 static void test_enrich_context(void) {
   es_event *ev = NULL;
   es_workflow_context wf = {"wf_type", "wf-1", "run-1", 0, NULL, NULL, 0};
-  es_workflow_context act = {"wf_type", "wf-1", "run-1", 1,
+  es_workflow_context act = {"wf_type",  "wf-1",  "run-1", 1,
                              "act_type", "act-1", 3};
   const cJSON *md;
 
@@ -181,11 +183,16 @@ static void test_custom_override_and_types(void) {
                     "\"workflow_state\":\"running\",\"attempt\":2,"
                     "\"processor_id\":\"kafka-1\",\"nested\":{\"a\":[1]}}");
   const char *bad[] = {
-      "{\"workflow_id\":5}",         "{\"attempt\":\"2\"}",
-      "{\"attempt\":1.5}",           "{\"created_timestamp\":null}",
-      "{\"created_timestamp\":\"x\"}", "{\"application_name\":null}",
-      "{\"topic_name\":[]}",         "{\"\":1}",
-      "[1,2]",                       "{\"a\\u0001\":1}",
+      "{\"workflow_id\":5}",
+      "{\"attempt\":\"2\"}",
+      "{\"attempt\":1.5}",
+      "{\"created_timestamp\":null}",
+      "{\"created_timestamp\":\"x\"}",
+      "{\"application_name\":null}",
+      "{\"topic_name\":[]}",
+      "{\"\":1}",
+      "[1,2]",
+      "{\"a\\u0001\":1}",
   };
   char *before, *after;
   size_t i;
@@ -196,8 +203,9 @@ static void test_custom_override_and_types(void) {
   CHECK(strstr(before, "\"workflow_type\":\"custom_processor\","
                        "\"workflow_id\":\"custom-workflow-123\"") != NULL);
   CHECK(strstr(before, "\"workflow_state\":\"running\"") != NULL);
-  CHECK(strstr(before, "\"attempt\":2,\"topic_name\":\"t\","
-                       "\"processor_id\":\"kafka-1\",\"nested\":{\"a\":[1]}}") != NULL);
+  CHECK(strstr(before,
+               "\"attempt\":2,\"topic_name\":\"t\","
+               "\"processor_id\":\"kafka-1\",\"nested\":{\"a\":[1]}}") != NULL);
   for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     cJSON *c = parse(bad[i]);
     CHECK_EQ_INT(es_event_enrich_simple(ev, c), ES_EINVAL);
@@ -236,12 +244,10 @@ static void test_write_enriched_matches_enrich(void) {
   es__event_write(&b, ev, &enr);
   direct = es__buf_steal(&b, &len);
   ASSERT(direct != NULL);
-  CHECK_EQ_INT(es_event_set_metadata_string(ev, "application_name", "app"),
-               0);
+  CHECK_EQ_INT(es_event_set_metadata_string(ev, "application_name", "app"), 0);
   CHECK_EQ_INT(es_event_enrich_simple(ev, custom), 0);
   CHECK_EQ_INT(es_event_set_metadata_int(ev, "created_timestamp", 123), 0);
-  CHECK_EQ_INT(es_event_set_metadata_string(ev, "application_name", "app"),
-               0);
+  CHECK_EQ_INT(es_event_set_metadata_string(ev, "application_name", "app"), 0);
   json = to_json(ev);
   CHECK_EQ_STR(direct, json);
   CHECK_EQ_INT(len, strlen(json));
@@ -256,8 +262,7 @@ static void test_write_enriched_matches_enrich(void) {
   direct = es__buf_steal(&b, NULL);
   CHECK_EQ_INT(es_event_enrich(ev, &act), 0);
   CHECK_EQ_INT(es_event_set_metadata_int(ev, "created_timestamp", 123), 0);
-  CHECK_EQ_INT(es_event_set_metadata_string(ev, "application_name", "app"),
-               0);
+  CHECK_EQ_INT(es_event_set_metadata_string(ev, "application_name", "app"), 0);
   json = to_json(ev);
   CHECK_EQ_STR(direct, json);
   CHECK(strstr(json, "\"workflow_id\":null") != NULL);
@@ -326,22 +331,24 @@ static void test_parse_invalid(void) {
       {"{", ES_EPARSE, "invalid JSON"},
       {"{} x", ES_EPARSE, "trailing"},
       {"[]", ES_EINVAL, "object"},
-      {"{\"event_name\":\"n\",\"data\":{}}", ES_EINVAL, "event_type is missing"},
+      {"{\"event_name\":\"n\",\"data\":{}}", ES_EINVAL,
+       "event_type is missing"},
       {"{\"event_type\":1,\"event_name\":\"n\",\"data\":{}}", ES_EINVAL,
        "event_type must"},
       {"{\"event_type\":\"\",\"event_name\":\"n\",\"data\":{}}", ES_EINVAL,
        "event_type must"},
-      {"{\"event_type\":\"a\\nb\",\"event_name\":\"n\",\"data\":{}}",
-       ES_EINVAL, "event_type must"},
-      {"{\"event_type\":\"t\",\"data\":{}}", ES_EINVAL, "event_name is missing"},
+      {"{\"event_type\":\"a\\nb\",\"event_name\":\"n\",\"data\":{}}", ES_EINVAL,
+       "event_type must"},
+      {"{\"event_type\":\"t\",\"data\":{}}", ES_EINVAL,
+       "event_name is missing"},
       {"{\"event_type\":\"t\",\"event_name\":null,\"data\":{}}", ES_EINVAL,
        "event_name must"},
       {"{\"event_type\":\"t\",\"event_name\":\"n\"}", ES_EINVAL,
        "data is missing"},
       {"{\"event_type\":\"t\",\"event_name\":\"n\",\"data\":[]}", ES_EINVAL,
        "data must be"},
-      {"{\"event_type\":\"t\",\"event_name\":\"n\",\"data\":\"{}\"}",
-       ES_EINVAL, "data must be"},
+      {"{\"event_type\":\"t\",\"event_name\":\"n\",\"data\":\"{}\"}", ES_EINVAL,
+       "data must be"},
       {"{\"event_type\":\"t\",\"event_name\":\"n\",\"data\":{},"
        "\"metadata\":5}",
        ES_EINVAL, "metadata must be"},
