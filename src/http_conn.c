@@ -364,8 +364,11 @@ static int es__on_headers_complete(llhttp_t *p) {
       es__container_of(es__queue_head(&conn->inflight), es__http_request, node);
 
   conn->status = p->status_code;
-  /* An answer to HEAD has no body whatever its headers say. */
-  if (conn->status >= 200 && req->is_head)
+  /* Answers to HEAD, 1xx, 204 and 304 have no body whatever their headers
+   * say (RFC 9112 6.3); llhttp 8 reads a Content-Length body after a 304
+   * unless told to skip it. */
+  if (req->is_head || conn->status < 200 || conn->status == 204 ||
+      conn->status == 304)
     return 1;
   return 0;
 }
