@@ -238,6 +238,262 @@ ES_EXTERN int es_event_to_json(const es_event *event, size_t max_bytes,
 ES_EXTERN int es_event_parse(es_event **out, const char *json, size_t len,
                              char *errbuf, size_t errbuf_len);
 
+/* ------------------------------------------------------------------------ */
+/* Client                                                                   */
+
+/* A client publishes events to one Dapr sidecar from one libuv loop (the
+ * "loop thread": the thread that runs uv_run on it). Its publish functions
+ * may be called from any thread; every other function from the loop thread
+ * only, unless its comment says otherwise. Every callback runs on the loop
+ * thread.
+ *
+ * Delivery is at least once: a request whose connection failed after it was
+ * written may have been processed, and is retried like any other failure,
+ * so the sidecar may see an event twice. */
+typedef struct es_client es_client;
+
+typedef enum {
+  ES_LOG_DEBUG = 0,
+  ES_LOG_INFO = 1,
+  ES_LOG_WARN = 2,
+  ES_LOG_ERROR = 3,
+  ES_LOG_NONE = 4
+} es_log_level;
+
+/* What happens when an event would push the queue past its limits. */
+typedef enum {
+  ES_OVERFLOW_REJECT_NEW = 0, /* the publish call returns ES_EQUEUEFULL */
+  ES_OVERFLOW_DROP_OLDEST = 1 /* the oldest event not yet sent completes with
+                                 ES_EDROPPED; the new one is accepted */
+} es_overflow_policy;
+
+/* The outcome of one accepted event. Valid only during the callback. */
+typedef struct es_publish_result {
+  int status;             /* 0, or the ES_E / UV_E code that ended it */
+  int http_status;        /* the last HTTP status, 0 when none */
+  const char *error_code; /* the sidecar's "errorCode", or NULL */
+  const char *message;    /* the sidecar's "message" (or text body), or NULL */
+  unsigned attempts;      /* requests sent for it (0: never sent) */
+  uint64_t latency_us;    /* from acceptance to this callback */
+  const char *event_type; /* as published */
+  const char *event_name;
+} es_publish_result;
+
+/* Completion of one accepted event: exactly once, on the loop thread, never
+ * from inside the publish call. */
+typedef void (*es_publish_cb)(es_client *client,
+                              const es_publish_result *result, void *data);
+
+/* A header: in the binding's metadata (auth headers) or on a request. */
+typedef struct es_header {
+  const char *name;
+  const char *value;
+} es_header;
+
+/* Supplies the workflow context for es_publish_event (the C form of
+ * Temporal's workflow.info()/activity.info()). Called on the publishing
+ * thread during the publish call; returns non-zero and fills *ctx when the
+ * caller runs inside a workflow or activity, 0 otherwise. The strings must
+ * stay valid until the publish call returns. */
+typedef int (*es_context_provider)(es_workflow_context *ctx, void *arg);
+
+/* An asynchronous provider of authentication headers (a Bearer token that
+ * expires, say). The client calls it on the loop thread when it has no valid
+ * headers or they are about to expire; the provider answers, now or later,
+ * on the loop thread, with es_client_auth_done(). Events wait (within their
+ * deadline) while headers are missing. */
+typedef void (*es_header_provider)(es_client *client, void *arg);
+
+/* Answers the header provider. status 0 with n headers valid for
+ * valid_for_ms milliseconds (0: until asked to refresh by a 401), or a
+ * negative status (the provider is asked again after a backoff). Copies
+ * everything. Loop thread. ES_EINVAL for a name or value with CR, LF or
+ * other control characters, or when no request is outstanding. */
+ES_EXTERN int es_client_auth_done(es_client *client, int status,
+                                  const es_header *headers, size_t n,
+                                  uint64_t valid_for_ms);
+
+/* A request as it would be sent, for dry runs and tracing. Secrets (the API
+ * token, every auth header value) are "<redacted>". Valid during the call. */
+typedef struct es_request_info {
+  const char *method;
+  const char *path;
+  const es_header *headers;
+  size_t n_headers;
+  const char *body;
+  size_t body_len;
+} es_request_info;
+typedef void (*es_request_cb)(es_client *client, const es_request_info *req,
+                              void *arg);
+
+typedef void (*es_log_cb)(es_log_level level, const char *message, void *arg);
+
+typedef struct es_stats {
+  uint64_t accepted;  /* publish calls that returned 0 */
+  uint64_t succeeded; /* completed with status 0 */
+  uint64_t failed;    /* completed with an error (dropped excluded) */
+  uint64_t dropped;   /* completed with ES_EDROPPED */
+  uint64_t rejected;  /* publish calls refused with ES_EQUEUEFULL */
+  uint64_t retries;   /* requests sent again */
+  uint64_t requests;  /* HTTP requests sent for events */
+  uint64_t in_flight; /* events in requests awaiting an answer */
+  uint64_t queued_events; /* accepted, not completed (in flight included) */
+  uint64_t queued_bytes;
+  uint64_t open_connections;
+  uint64_t latency_p50_us; /* accept-to-completion, over the last 65536 */
+  uint64_t latency_p99_us;
+} es_stats;
+typedef void (*es_stats_cb)(es_client *client, const es_stats *stats,
+                            void *arg);
+
+typedef struct es_client_options {
+  /* Where and what. NULL means: from the environment, else the default. */
+  const char *endpoint;     /* $DAPR_HTTP_ENDPOINT, else
+                               http://127.0.0.1:$DAPR_HTTP_PORT (3500);
+                               also unix:/path */
+  const char *api_token;    /* $DAPR_API_TOKEN; sent as dapr-api-token */
+  const char *binding_name; /* $EVENT_STORE_NAME, else "eventstore" */
+  const char *application_name; /* $ATLAN_APPLICATION_NAME, else "default" */
+  /* Authentication headers put in the binding's metadata, after
+   * "content-type": static ones, then the provider's. */
+  const es_header *headers;
+  size_t n_headers;
+  es_header_provider header_provider;
+  void *header_provider_arg;
+  es_context_provider context_provider;
+  void *context_provider_arg;
+
+  /* Queue. */
+  size_t max_queue_events; /* 100000 */
+  size_t max_queue_bytes;  /* 64 MiB */
+  es_overflow_policy overflow; /* ES_OVERFLOW_REJECT_NEW */
+  size_t max_event_bytes;  /* 1 MiB; larger events get ES_E2BIG */
+
+  /* Transport. */
+  unsigned max_connections;    /* 4 */
+  unsigned pipeline_depth;     /* requests in flight per connection: 16 */
+  uint64_t connect_timeout_ms; /* 5000 */
+  uint64_t request_timeout_ms; /* first byte, and between reads: 10000 */
+
+  /* Retries: connection errors, timeouts, 408, 429, 500, 502, 503, 504. */
+  unsigned max_attempts;         /* 10; 0: until the deadline */
+  uint64_t retry_backoff_ms;     /* 100: first backoff (full jitter) */
+  uint64_t retry_backoff_max_ms; /* 10000 */
+  uint64_t event_timeout_ms;     /* 300000: per-event deadline */
+
+  /* Sidecar readiness and registration. */
+  uint64_t ready_timeout_ms; /* 10000: wait for /v1.0/healthz/outbound
+                                before the first send; 0: don't wait */
+  int check_registration;    /* 1: fail events with ES_ENOTREGISTERED when
+                                the binding is not in /v1.0/metadata */
+  uint64_t registration_recheck_ms; /* 30000 */
+
+  /* es_client_close waits this long for queued events before canceling
+   * them (0: cancel at once). Default 5000. */
+  uint64_t close_timeout_ms;
+
+  /* Fairness: at most this many completions per loop iteration (1024). */
+  unsigned max_callbacks_per_tick;
+
+  /* Observability. */
+  es_log_cb log_cb; /* NULL: warnings and errors to stderr */
+  void *log_arg;
+  es_log_level log_level; /* ES_LOG_WARN */
+  es_stats_cb stats_cb;
+  void *stats_arg;
+  uint64_t stats_interval_ms; /* 0: no periodic stats */
+  es_request_cb request_cb;   /* sees every request (redacted) */
+  void *request_arg;
+  int dry_run; /* send nothing: events succeed once request_cb has seen
+                  their request (http_status 0, attempts 0) */
+} es_client_options;
+
+/* Fills *options with the defaults above (zeros for the rest). */
+ES_EXTERN void es_client_options_init(es_client_options *options);
+
+/* Creates a client on loop (a uv_loop_t *), reading the environment where
+ * options leave things unset. Nothing is sent until an event is published.
+ * options may be NULL (all defaults). Loop thread. Errors: ES_EINVAL (NULL
+ * loop or client, a bad name or header), ES_EBADURL, ES_EUNSUPPORTED
+ * (https://), ES_ENOMEM, UV_E* from libuv. */
+ES_EXTERN int es_client_init(struct uv_loop_s *loop, es_client **client,
+                             const es_client_options *options);
+
+/* The endpoint and binding the client resolved (static strings owned by the
+ * client). Any thread. */
+ES_EXTERN const char *es_client_endpoint(const es_client *client);
+ES_EXTERN const char *es_client_binding(const es_client *client);
+
+ES_EXTERN void *es_client_get_data(const es_client *client);
+ES_EXTERN void es_client_set_data(es_client *client, void *data);
+
+/* publish_event: enriches a copy of event (application name, timestamp,
+ * topic_name, and the workflow context from the context provider, if any),
+ * serializes it and queues it. The event stays the caller's and may be
+ * changed or freed on return. Any thread. cb may be NULL (fire-and-forget:
+ * a failure is then logged with its reason and counted).
+ * Returns 0 (cb will be called exactly once) or, without calling cb:
+ * ES_EINVAL (NULL client or event), ES_E2BIG, ES_EQUEUEFULL (queue full and
+ * policy ES_OVERFLOW_REJECT_NEW), ES_ECLOSED, ES_ENOMEM. */
+ES_EXTERN int es_publish_event(es_client *client, const es_event *event,
+                               es_publish_cb cb, void *data);
+
+/* publish_event_simple: as es_publish_event, but enriched with
+ * custom_metadata (a JSON object or NULL; see es_event_enrich_simple)
+ * instead of a workflow context. Also ES_EINVAL / ES_EUTF8 for bad custom
+ * metadata. */
+ES_EXTERN int es_publish_event_simple(es_client *client, const es_event *event,
+                                      const cJSON *custom_metadata,
+                                      es_publish_cb cb, void *data);
+
+/* The hot path: an event already serialized as JSON (len bytes, copied),
+ * sent as is, without enrichment. event_type and event_name are used for the
+ * topic and for logs. The JSON is checked for syntax, UTF-8 and nesting
+ * (ES_EPARSE, ES_EUTF8), not for the event's shape. Same returns as
+ * es_publish_event. Any thread. */
+ES_EXTERN int es_publish_json(es_client *client, const char *event_type,
+                              const char *event_name, const char *json,
+                              size_t len, es_publish_cb cb, void *data);
+
+/* Asks whether component `name` is registered with the sidecar (GET
+ * /v1.0/metadata). cb gets 1 (registered), 0 (not) or a negative code (the
+ * question could not be answered). Loop thread. 0 or ES_EINVAL,
+ * ES_ECLOSED, ES_ENOMEM. */
+typedef void (*es_registered_cb)(es_client *client, int registered,
+                                 void *data);
+ES_EXTERN int es_client_is_component_registered(es_client *client,
+                                                const char *name,
+                                                es_registered_cb cb,
+                                                void *data);
+
+/* Called when every event accepted before es_client_flush has completed
+ * (status 0, remaining 0), or at the deadline (status ES_ETIMEDOUT,
+ * remaining: how many of them were still pending), or ES_ECANCELED when the
+ * client closes first. */
+typedef void (*es_flush_cb)(es_client *client, int status, size_t remaining,
+                            void *data);
+/* Loop thread; safe from inside any callback. timeout_ms 0 means no
+ * deadline. 0 (cb exactly once, later) or ES_EINVAL, ES_ECLOSED,
+ * ES_ENOMEM. */
+ES_EXTERN int es_client_flush(es_client *client, uint64_t timeout_ms,
+                              es_flush_cb cb, void *data);
+
+/* Called once the client has closed every libuv handle it had, just before
+ * its memory is freed: client is valid during the call only. */
+typedef void (*es_close_cb)(es_client *client);
+/* Closes the client: new publishes get ES_ECLOSED at once; queued events get
+ * up to options.close_timeout_ms to complete, then the rest complete with
+ * ES_ECANCELED; then every handle is closed, cb runs (may be NULL) and the
+ * memory is freed. After that the loop holds nothing of the client
+ * (uv_loop_close can return 0). Loop thread; safe from inside any callback.
+ * Calling it twice is harmless (the second cb is ignored). Other threads
+ * must have stopped publishing before cb runs. */
+ES_EXTERN void es_client_close(es_client *client, es_close_cb cb);
+
+/* A snapshot of the counters. Loop thread (other threads read racy but
+ * never torn 64-bit values on 64-bit platforms). */
+ES_EXTERN void es_client_stats(es_client *client, es_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -45,6 +45,8 @@ struct es__http_request {
   size_t head_len;
   const char *body; /* may be NULL */
   size_t body_len;
+  const char *tail; /* more body bytes after body; may be NULL */
+  size_t tail_len;
   int is_head; /* a HEAD request: its answer has no body */
   es__http_cb cb;
   void *data;

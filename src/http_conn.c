@@ -14,7 +14,7 @@
 typedef struct es__http_write {
   uv_write_t req;
   es__http_conn *conn;
-  uv_buf_t bufs[]; /* two per request: head and body */
+  uv_buf_t bufs[]; /* up to three per request: head, body, tail */
 } es__http_write;
 
 static const llhttp_settings_t *es__settings(void);
@@ -44,9 +44,21 @@ static void es__conn_set_phase(es__http_conn *conn, enum es__conn_phase p) {
                  0);
 }
 
+/* An idle keep-alive connection does not keep the caller's loop alive. */
+static void es__conn_hold_loop(es__http_conn *conn, int hold) {
+  if (hold) {
+    uv_ref(&conn->s.handle);
+    uv_ref((uv_handle_t *)&conn->timer);
+  } else {
+    uv_unref(&conn->s.handle);
+    uv_unref((uv_handle_t *)&conn->timer);
+  }
+}
+
 static void es__conn_update_phase(es__http_conn *conn) {
   if (conn->state != ES__CONN_OPEN)
     return;
+  es__conn_hold_loop(conn, conn->n_inflight > 0);
   if (conn->n_inflight == 0)
     es__conn_set_phase(conn, ES__PHASE_IDLE);
   else if (conn->in_response)
@@ -135,7 +147,7 @@ void es__http_conn_write(es__http_conn *conn, unsigned n) {
     n = pool->n_waiting;
   if (n == 0)
     return;
-  w = es__malloc(sizeof(*w) + 2 * n * sizeof(uv_buf_t));
+  w = es__malloc(sizeof(*w) + 3 * n * sizeof(uv_buf_t));
   if (w == NULL)
     return; /* the requests stay queued; the next dispatch tries again */
   for (i = 0; i < n; i++) {
@@ -150,6 +162,9 @@ void es__http_conn_write(es__http_conn *conn, unsigned n) {
     if (req->body_len > 0)
       w->bufs[nbufs++] =
           uv_buf_init((char *)req->body, (unsigned)req->body_len);
+    if (req->tail_len > 0)
+      w->bufs[nbufs++] =
+          uv_buf_init((char *)req->tail, (unsigned)req->tail_len);
   }
   w->conn = conn;
   w->req.data = w;
@@ -160,8 +175,10 @@ void es__http_conn_write(es__http_conn *conn, unsigned n) {
     es__http_conn_fail(conn, rc);
     return;
   }
-  if (was_idle)
+  if (was_idle) {
+    es__conn_hold_loop(conn, 1);
     es__conn_set_phase(conn, ES__PHASE_RESPONSE);
+  }
 }
 
 /* ---- reading ---------------------------------------------------------- */
@@ -459,7 +476,7 @@ static void es__conn_connect_cb(uv_connect_t *creq, int status) {
   }
   /* Idle connections keep reading, so that a peer's close or stray bytes
    * evict them before a request is lost on them. */
-  es__conn_set_phase(conn, ES__PHASE_IDLE);
+  es__conn_update_phase(conn);
   es__http_pool_kick(pool);
 }
 

@@ -282,7 +282,8 @@ void es__http_pool_connect_failed(es__http_pool *pool, int err) {
 
 int es__http_pool_submit(es__http_pool *pool, es__http_request *req) {
   if (pool == NULL || req == NULL || req->head == NULL || req->cb == NULL ||
-      (req->body == NULL && req->body_len > 0))
+      (req->body == NULL && req->body_len > 0) ||
+      (req->tail == NULL && req->tail_len > 0))
     return ES_EINVAL;
   if (pool->closing)
     return ES_ECLOSED;

@@ -1,5 +1,6 @@
 #include "json.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,4 +366,170 @@ int es__json_parse(const char *text, size_t len, cJSON **out,
   }
   *out = root;
   return 0;
+}
+
+/* ---- a validating scanner, for JSON text that is queued as is ---------- */
+
+typedef struct es__scan {
+  const char *p, *end;
+  int depth;
+} es__scan;
+
+static void es__scan_ws(es__scan *s) {
+  while (s->p < s->end &&
+         (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+    s->p++;
+}
+
+static int es__scan_lit(es__scan *s, const char *lit, size_t n) {
+  if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+    return ES_EPARSE;
+  s->p += n;
+  return 0;
+}
+
+static int es__scan_string(es__scan *s) {
+  const char *start;
+
+  s->p++; /* opening quote */
+  start = s->p;
+  while (s->p < s->end) {
+    unsigned char c = (unsigned char)*s->p;
+    if (c == '"') {
+      if (!es__utf8_valid(start, (size_t)(s->p - start)))
+        return ES_EUTF8;
+      s->p++;
+      return 0;
+    }
+    if (c < 0x20)
+      return ES_EPARSE;
+    if (c == '\\') {
+      s->p++;
+      if (s->p >= s->end)
+        return ES_EPARSE;
+      if (*s->p == 'u') {
+        int i;
+        for (i = 1; i <= 4; i++)
+          if (s->p + i >= s->end || !isxdigit((unsigned char)s->p[i]))
+            return ES_EPARSE;
+        s->p += 4;
+      } else if (strchr("\"\\/bfnrt", *s->p) == NULL) {
+        return ES_EPARSE;
+      }
+    }
+    s->p++;
+  }
+  return ES_EPARSE;
+}
+
+static int es__scan_number(es__scan *s) {
+  const char *p = s->p;
+  if (p < s->end && *p == '-')
+    p++;
+  if (p >= s->end)
+    return ES_EPARSE;
+  if (*p == '0') {
+    p++;
+  } else if (*p >= '1' && *p <= '9') {
+    while (p < s->end && isdigit((unsigned char)*p))
+      p++;
+  } else {
+    return ES_EPARSE;
+  }
+  if (p < s->end && *p == '.') {
+    p++;
+    if (p >= s->end || !isdigit((unsigned char)*p))
+      return ES_EPARSE;
+    while (p < s->end && isdigit((unsigned char)*p))
+      p++;
+  }
+  if (p < s->end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < s->end && (*p == '+' || *p == '-'))
+      p++;
+    if (p >= s->end || !isdigit((unsigned char)*p))
+      return ES_EPARSE;
+    while (p < s->end && isdigit((unsigned char)*p))
+      p++;
+  }
+  s->p = p;
+  return 0;
+}
+
+static int es__scan_value(es__scan *s) {
+  int rc;
+
+  es__scan_ws(s);
+  if (s->p >= s->end)
+    return ES_EPARSE;
+  switch (*s->p) {
+  case '"':
+    return es__scan_string(s);
+  case 't':
+    return es__scan_lit(s, "true", 4);
+  case 'f':
+    return es__scan_lit(s, "false", 5);
+  case 'n':
+    return es__scan_lit(s, "null", 4);
+  case '{':
+  case '[': {
+    char close = *s->p == '{' ? '}' : ']';
+    int is_obj = close == '}';
+    if (++s->depth > ES_JSON_MAX_DEPTH)
+      return ES_EPARSE;
+    s->p++;
+    es__scan_ws(s);
+    if (s->p < s->end && *s->p == close) {
+      s->p++;
+      s->depth--;
+      return 0;
+    }
+    for (;;) {
+      if (is_obj) {
+        es__scan_ws(s);
+        if (s->p >= s->end || *s->p != '"')
+          return ES_EPARSE;
+        if ((rc = es__scan_string(s)) != 0)
+          return rc;
+        es__scan_ws(s);
+        if (s->p >= s->end || *s->p != ':')
+          return ES_EPARSE;
+        s->p++;
+      }
+      if ((rc = es__scan_value(s)) != 0)
+        return rc;
+      es__scan_ws(s);
+      if (s->p >= s->end)
+        return ES_EPARSE;
+      if (*s->p == ',') {
+        s->p++;
+        continue;
+      }
+      if (*s->p != close)
+        return ES_EPARSE;
+      s->p++;
+      s->depth--;
+      return 0;
+    }
+  }
+  default:
+    return es__scan_number(s);
+  }
+}
+
+int es__json_validate(const char *text, size_t len, int want_object) {
+  es__scan s;
+  int rc;
+
+  s.p = text;
+  s.end = text + len;
+  s.depth = 0;
+  es__scan_ws(&s);
+  if (want_object && (s.p >= s.end || *s.p != '{'))
+    return ES_EINVAL;
+  rc = es__scan_value(&s);
+  if (rc != 0)
+    return rc;
+  es__scan_ws(&s);
+  return s.p == s.end ? 0 : ES_EPARSE;
 }

@@ -33,4 +33,10 @@ int es__json_get_int(const cJSON *item, long long *out);
 int es__json_parse(const char *text, size_t len, cJSON **out,
                    const char **what);
 
+/* Checks JSON text without building a tree: strict syntax, UTF-8 strings,
+ * nesting at most ES_JSON_MAX_DEPTH (duplicate keys are not looked for).
+ * With want_object, the value must be an object (ES_EINVAL otherwise).
+ * Returns 0, ES_EPARSE, ES_EUTF8 or ES_EINVAL. */
+int es__json_validate(const char *text, size_t len, int want_object);
+
 #endif

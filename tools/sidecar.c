@@ -612,6 +612,10 @@ static void handle_metadata(es_sidecar_conn *c) {
   cJSON_Delete(j);
 }
 
+static int path_is(const char *url, size_t plen, const char *path) {
+  return plen == strlen(path) && memcmp(url, path, plen) == 0;
+}
+
 static void handle_request(es_sidecar_conn *c) {
   es_sidecar *sc = c->sc;
   const char *url = c->url, *q;
@@ -630,12 +634,12 @@ static void handle_request(es_sidecar_conn *c) {
   plen = q ? (size_t)(q - url) : strlen(url);
   if (q)
     q++;
-  if ((plen == 12 && memcmp(url, "/v1.0/healthz", 12) == 0) ||
-      (plen == 21 && memcmp(url, "/v1.0/healthz/outbound", 21) == 0)) {
+  if (path_is(url, plen, "/v1.0/healthz") ||
+      path_is(url, plen, "/v1.0/healthz/outbound")) {
     answer(c, 204, NULL, NULL, NULL);
     return;
   }
-  if (plen == 14 && memcmp(url, "/v1.0/metadata", 14) == 0) {
+  if (path_is(url, plen, "/v1.0/metadata")) {
     if (method != HTTP_GET)
       answer_error(c, 405, "ERR_METHOD", "use GET");
     else
