@@ -48,8 +48,75 @@ static void usage(FILE *f) {
           "  --bulk-fail-every N   fail every N-th entry of bulk requests\n"
           "  --max-body BYTES      largest request body accepted (default 16 "
           "MiB)\n"
+          "  --print FILE          print a recorded output file readably and "
+          "exit\n"
           "On SIGINT or SIGTERM it prints its counters as JSON to stderr and "
           "exits 0.\n");
+}
+
+/* --print FILE: one readable line per recorded event. */
+static int print_records(const char *path) {
+  static const char *std[] = {
+      "application_name", "created_timestamp", "workflow_type", "workflow_id",
+      "workflow_run_id",  "workflow_state",    "activity_type", "activity_id",
+      "attempt",          "topic_name"};
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+  char *line = NULL;
+  size_t cap = 0;
+  long n = 0;
+
+  if (f == NULL) {
+    fprintf(stderr, "es-sidecar: cannot open %s\n", path);
+    return 1;
+  }
+  while (getline(&line, &cap, f) > 0) {
+    cJSON *j = cJSON_Parse(line), *body, *md, *item;
+    const char *kind, *where;
+    char custom[1024] = "";
+    size_t used = 0, k;
+    if (j == NULL)
+      continue;
+    kind = cJSON_GetStringValue(cJSON_GetObjectItem(j, "kind"));
+    where = cJSON_GetStringValue(cJSON_GetObjectItem(j, "name"));
+    if (where == NULL)
+      where = cJSON_GetStringValue(cJSON_GetObjectItem(j, "topic"));
+    body = cJSON_GetObjectItem(j, "body");
+    /* CloudEvents carry the event in "data" */
+    if (cJSON_GetObjectItem(body, "specversion") &&
+        cJSON_IsObject(cJSON_GetObjectItem(body, "data")))
+      body = cJSON_GetObjectItem(body, "data");
+    md = cJSON_GetObjectItem(body, "metadata");
+    cJSON_ArrayForEach(item, md) {
+      int is_std = 0;
+      char *v;
+      for (k = 0; k < sizeof(std) / sizeof(std[0]); k++)
+        is_std |= strcmp(item->string, std[k]) == 0;
+      if (is_std)
+        continue;
+      v = cJSON_PrintUnformatted(item);
+      used += (size_t)snprintf(
+          custom + used, used < sizeof(custom) ? sizeof(custom) - used : 0,
+          "%s%s=%s", used ? " " : "", item->string, v ? v : "?");
+      if (used >= sizeof(custom))
+        used = sizeof(custom) - 1;
+      free(v);
+    }
+    printf("%-8s %-22s %s/%s%s%s\n", kind ? kind : "?", where ? where : "?",
+           cJSON_GetStringValue(cJSON_GetObjectItem(body, "event_type"))
+               ? cJSON_GetStringValue(cJSON_GetObjectItem(body, "event_type"))
+               : "?",
+           cJSON_GetStringValue(cJSON_GetObjectItem(body, "event_name"))
+               ? cJSON_GetStringValue(cJSON_GetObjectItem(body, "event_name"))
+               : "?",
+           used ? "  " : "", custom);
+    cJSON_Delete(j);
+    n++;
+  }
+  free(line);
+  if (f != stdin)
+    fclose(f);
+  printf("(%ld events)\n", n);
+  return 0;
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
@@ -119,6 +186,8 @@ int main(int argc, char **argv) {
       NEED_UINT(1UL << 30, o.max_body);
     else if (strcmp(a, "--chunked") == 0)
       o.chunked = 1;
+    else if (strcmp(a, "--print") == 0 && v)
+      return print_records(v);
     else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       usage(stdout);
       return 0;
