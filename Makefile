@@ -7,7 +7,9 @@ SAN_BUILD ?= build-asan
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps test-deps configure build test test-asan demo bench install clean format
+TSAN_BUILD ?= build-tsan
+
+.PHONY: all deps test-deps configure build test test-asan test-tsan test-valgrind demo bench install clean format
 
 all: build
 
@@ -33,6 +35,22 @@ test-asan: test-deps
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# ThreadSanitizer on the tests that publish from several threads.
+test-tsan: test-deps
+	cmake -S . -B $(TSAN_BUILD) -DES_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug -DES_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=1" ctest --output-on-failure -R "test_client|example_threads|test_http$$"
+
+# valgrind memcheck of every test program: any error or leak fails it.
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect,possible \
+	--show-leak-kinds=definite,indirect,possible
+test-valgrind: test-deps build
+	@set -e; for t in $(BUILD)/tests/test_*; do \
+	  [ -x "$$t" ] || continue; echo "== valgrind $$t"; \
+	  $(VALGRIND) "$$t" || { rc=$$?; [ $$rc -eq 77 ] || exit $$rc; }; \
+	done
+
 demo: build
 	@scripts/demo $(BUILD)
 
@@ -47,4 +65,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD)
