@@ -363,6 +363,25 @@ typedef struct es_client_options {
   es_context_provider context_provider;
   void *context_provider_arg;
 
+  /* Target: the output binding (default, as the Python SDK), or pub/sub. */
+  int target;              /* ES_TARGET_BINDING or ES_TARGET_PUBSUB */
+  const char *pubsub_name; /* "pubsub" */
+  const char *topic;       /* NULL: each event's event_type */
+  /* Publish metadata, sent as metadata.KEY=VALUE query parameters
+   * (rawPayload, ttlInSeconds, ...); percent-encoded. Pub/sub only. */
+  const es_header *publish_metadata;
+  size_t n_publish_metadata;
+  int cloudevents;           /* wrap events as CloudEvents 1.0
+                                (application/cloudevents+json) */
+  const char *cloudevents_source; /* "libeventstore/<application name>" */
+  /* Bulk publish (pub/sub only): events for the same topic go together, up
+   * to bulk_max_events and bulk_max_bytes, waiting at most linger_ms for a
+   * batch to fill. Flush and close send partial batches at once. */
+  int bulk;                 /* 0 */
+  unsigned bulk_max_events; /* 100 */
+  size_t bulk_max_bytes;    /* 1 MiB */
+  uint64_t linger_ms;       /* 5 */
+
   /* Queue. */
   size_t max_queue_events; /* 100000 */
   size_t max_queue_bytes;  /* 64 MiB */
@@ -407,6 +426,9 @@ typedef struct es_client_options {
   int dry_run; /* send nothing: events succeed once request_cb has seen
                   their request (http_status 0, attempts 0) */
 } es_client_options;
+
+#define ES_TARGET_BINDING 0
+#define ES_TARGET_PUBSUB 1
 
 /* Fills *options with the defaults above (zeros for the rest). */
 ES_EXTERN void es_client_options_init(es_client_options *options);

@@ -50,9 +50,11 @@ enum { ES__SLOT_FREE, ES__SLOT_EVENT, ES__SLOT_CONTROL };
 typedef struct es__slot {
   es__http_request req;
   es_client *client;
-  es__item *item;
-  char *buf; /* head, then tail */
-  size_t cap;
+  es__item **items; /* one, or a bulk batch (points into store) */
+  unsigned n_items;
+  es__item **store; /* room for the largest batch */
+  es__buf head;     /* capacities are kept from request to request */
+  es__buf body;     /* bulk only: the JSON array of entries */
 } es__slot;
 
 enum es__control_kind { ES__CTL_HEALTH, ES__CTL_METADATA, ES__CTL_QUERY };
@@ -123,12 +125,22 @@ struct es_client {
   int control_busy;
   es__queue controls;
   uint64_t backoff_until_ms, backoff_ms;
+  int can_send; /* the last dispatch got as far as sending */
   es__slot *slots;
   unsigned n_slots;
   unsigned *free_slots;
   unsigned n_free;
-  es__buf head; /* constant start of every event request head */
-  es__buf tail; /* the binding body's tail */
+  /* request building */
+  es__buf path;      /* binding: the whole path; pub/sub: up to the topic */
+  char *topic_enc;   /* a fixed topic, percent-encoded, or NULL */
+  es__buf query;     /* "?metadata.k=v..." or empty */
+  es__buf head_rest; /* " HTTP/1.1" ... "Content-Length: " */
+  es__buf tail;      /* the binding body's tail */
+  es__buf tail_redacted;
+  const char *ctype;
+  char *ce_source;
+  char ce_prefix[24];
+  uint64_t ce_counter; /* under lock */
   es__queue flushes;
   uint64_t stats_next_ms;
   uint64_t succeeded, failed, dropped_n, retries, requests, in_flight;
@@ -323,8 +335,6 @@ static int es__accept(es_client *c, const char *body, size_t len,
   es__item *it, *victim = NULL;
   int on_loop;
 
-  if (len > c->o.max_event_bytes + ES__DAPR_BINDING_PREFIX_LEN)
-    return ES_E2BIG;
   if (tl > 0xffff || nl > 0xffff)
     return ES_EINVAL;
   it = es__malloc(sizeof(*it) + len + tl + nl + 2);
@@ -389,19 +399,58 @@ static int es__accept(es_client *c, const char *body, size_t len,
   return 0;
 }
 
-/* Serializes an event (enriched as enr says) into the scratch buffer with
- * the binding prefix, and accepts it. */
+/* Room for framing beyond max_event_bytes: the binding prefix or a
+ * CloudEvents envelope. */
+#define ES__FRAME_MAX 1024
+
+/* What goes around an event in the queue: the binding's {"data": prefix,
+ * or a CloudEvents envelope, or nothing (plain pub/sub). */
+static int es__frame_begin(es_client *c, es__buf *b, const char *type) {
+  if (c->o.target == ES_TARGET_BINDING) {
+    es__buf_append(b, ES__DAPR_BINDING_PREFIX, ES__DAPR_BINDING_PREFIX_LEN);
+    return 0;
+  }
+  /* The topic comes from the event type: refuse what no path can carry. */
+  if (c->topic_enc == NULL &&
+      (strcmp(type, ".") == 0 || strcmp(type, "..") == 0))
+    return ES_EINVAL;
+  if (c->o.cloudevents) {
+    char id[48];
+    uint64_t n;
+    uv_mutex_lock(&c->lock);
+    n = ++c->ce_counter;
+    uv_mutex_unlock(&c->lock);
+    snprintf(id, sizeof(id), "%s-%llu", c->ce_prefix, (unsigned long long)n);
+    es__dapr_cloudevent_begin(b, id, c->ce_source, type, (long long)time(NULL));
+  }
+  return 0;
+}
+
+static void es__frame_end(es_client *c, es__buf *b) {
+  if (c->o.target == ES_TARGET_PUBSUB && c->o.cloudevents)
+    es__dapr_cloudevent_end(b);
+}
+
+/* Serializes an event (enriched as enr says) into the scratch buffer inside
+ * its frame, and accepts it. */
 static int es__publish_enriched(es_client *c, const es_event *ev,
                                 es__enrichment *enr, es_publish_cb cb,
                                 void *data) {
   es__buf *b = es__scratch();
+  size_t start;
   int rc;
 
   if (b == NULL)
     return ES_ENOMEM;
-  b->max = c->o.max_event_bytes + ES__DAPR_BINDING_PREFIX_LEN;
-  es__buf_append(b, ES__DAPR_BINDING_PREFIX, ES__DAPR_BINDING_PREFIX_LEN);
+  b->max = c->o.max_event_bytes + ES__FRAME_MAX;
+  rc = es__frame_begin(c, b, es_event_type(ev));
+  if (rc != 0)
+    return rc;
+  start = b->len;
   es__event_write(b, ev, enr);
+  if (b->len - start > c->o.max_event_bytes)
+    return ES_E2BIG;
+  es__frame_end(c, b);
   rc = es__buf_error(b);
   if (rc != 0)
     return rc;
@@ -463,8 +512,11 @@ int es_publish_json(es_client *c, const char *type, const char *name,
   if (b == NULL)
     return ES_ENOMEM;
   b->max = 0;
-  es__buf_append(b, ES__DAPR_BINDING_PREFIX, ES__DAPR_BINDING_PREFIX_LEN);
+  rc = es__frame_begin(c, b, type);
+  if (rc != 0)
+    return rc;
   es__buf_append(b, json, len);
+  es__frame_end(c, b);
   if ((rc = es__buf_error(b)) != 0)
     return rc;
   return es__accept(c, b->data, b->len, type, name, cb, data);
@@ -475,85 +527,116 @@ int es_publish_json(es_client *c, const char *type, const char *name,
 static void es__slot_done(es__http_request *req, int err,
                           const es__http_response *res);
 
-/* Builds the head (constant part + Content-Length) and tail into the slot's
- * buffer and submits. */
-static int es__slot_send(es_client *c, es__slot *s, es__item *it) {
-  size_t body_len = it->len + c->tail.len;
-  size_t need = c->head.len + 32 + c->tail.len;
-  char *p;
-  int n;
+/* Builds a request for n items (one, or a bulk batch for one topic) into
+ * the slot: "POST <path>[<topic>]<query> HTTP/1.1 ... Content-Length: N"
+ * and the body (the item itself plus the binding tail, or the bulk array).
+ * redacted: the dry-run form, with auth values hidden. */
+static int es__slot_build(es_client *c, es__slot *s, es__item **items,
+                          unsigned n, int redacted) {
+  const es__buf *tail = redacted ? &c->tail_redacted : &c->tail;
+  size_t body_len;
+  unsigned i;
+  int rc;
 
-  if (need > s->cap) {
-    char *nb = es__realloc(s->buf, need);
-    if (nb == NULL)
-      return ES_ENOMEM;
-    s->buf = nb;
-    s->cap = need;
+  s->head.len = 0;
+  s->head.err = 0;
+  s->body.len = 0;
+  s->body.err = 0;
+  es__buf_append_str(&s->head, "POST ");
+  es__buf_append(&s->head, c->path.data, c->path.len);
+  if (c->o.target == ES_TARGET_PUBSUB) {
+    if (c->topic_enc != NULL)
+      es__buf_append_str(&s->head, c->topic_enc);
+    else if ((rc = es__dapr_append_segment(&s->head,
+                                           es__item_type(items[0]))) != 0)
+      return rc;
+    es__buf_append(&s->head, c->query.data, c->query.len);
   }
-  memcpy(s->buf, c->head.data, c->head.len);
-  p = s->buf + c->head.len;
-  n = snprintf(p, 32, "%zu\r\n\r\n", body_len);
-  p += n;
-  memcpy(p, c->tail.data, c->tail.len);
-  s->req.head = s->buf;
-  s->req.head_len = c->head.len + (size_t)n;
-  s->req.body = it->body;
-  s->req.body_len = it->len;
-  s->req.tail = p;
-  s->req.tail_len = c->tail.len;
+  es__buf_append(&s->head, c->head_rest.data, c->head_rest.len);
+  if (c->o.bulk) {
+    es__buf_append_char(&s->body, '[');
+    for (i = 0; i < n; i++) {
+      es__buf_append_str(&s->body, i ? ",{\"entryId\":\"" : "{\"entryId\":\"");
+      es__buf_append_u64(&s->body, items[i]->seq);
+      es__buf_append_str(&s->body, "\",\"event\":");
+      es__buf_append(&s->body, items[i]->body, items[i]->len);
+      es__buf_append_str(&s->body, ",\"contentType\":\"");
+      es__buf_append_str(&s->body, c->ctype);
+      es__buf_append_str(&s->body, "\"}");
+    }
+    es__buf_append_char(&s->body, ']');
+    s->req.body = s->body.data;
+    s->req.body_len = s->body.len;
+    s->req.tail = NULL;
+    s->req.tail_len = 0;
+  } else {
+    s->req.body = items[0]->body;
+    s->req.body_len = items[0]->len;
+    s->req.tail = c->o.target == ES_TARGET_BINDING ? tail->data : NULL;
+    s->req.tail_len = c->o.target == ES_TARGET_BINDING ? tail->len : 0;
+  }
+  body_len = s->req.body_len + s->req.tail_len;
+  es__buf_append_u64(&s->head, body_len);
+  es__buf_append(&s->head, "\r\n\r\n", 4);
+  if ((rc = es__buf_error(&s->head)) != 0 ||
+      (rc = es__buf_error(&s->body)) != 0)
+    return rc;
+  s->req.head = s->head.data;
+  s->req.head_len = s->head.len;
   s->req.is_head = 0;
   s->req.cb = es__slot_done;
   s->req.data = s;
-  s->item = it;
-  return es__http_pool_submit(c->pool, &s->req);
+  s->items = items;
+  s->n_items = n;
+  return 0;
+}
+
+static int es__slot_send(es_client *c, es__slot *s, es__item **items,
+                         unsigned n) {
+  int rc = es__slot_build(c, s, items, n, 0);
+  return rc != 0 ? rc : es__http_pool_submit(c->pool, &s->req);
 }
 
 /* Dry run: show the request as it would be sent, secrets redacted. */
-static void es__show_request(es_client *c, const es__item *it) {
+static void es__show_request(es_client *c, es__item **items, unsigned n) {
+  es__slot tmp;
   es_request_info info;
-  es_header hdrs[4];
+  es_header hdrs[3];
   es__buf body;
-  size_t i, n = 0;
+  char *path = NULL;
+  size_t k = 0;
 
-  hdrs[n].name = "Host";
-  hdrs[n++].value = es__http_pool_host(c->pool);
-  hdrs[n].name = "Content-Type";
-  hdrs[n++].value = "application/json";
-  if (c->token != NULL) {
-    hdrs[n].name = "dapr-api-token";
-    hdrs[n++].value = "<redacted>";
-  }
+  memset(&tmp, 0, sizeof(tmp));
+  es__buf_init(&tmp.head, 0);
+  es__buf_init(&tmp.body, 0);
   es__buf_init(&body, 0);
-  es__buf_append(&body, it->body, it->len);
-  {
-    /* the tail with every auth value redacted */
-    es_header *red = es__calloc(c->n_headers + c->n_auth + 1, sizeof(*red));
-    if (red != NULL) {
-      for (i = 0; i < c->n_headers; i++)
-        red[i].name = c->headers[i].name, red[i].value = "<redacted>";
-      for (i = 0; i < c->n_auth; i++)
-        red[c->n_headers + i].name = c->auth[i].name,
-                           red[c->n_headers + i].value = "<redacted>";
-      es__dapr_binding_tail(&body, red, c->n_headers + c->n_auth, NULL, 0);
-      es__free(red);
+  if (es__slot_build(c, &tmp, items, n, 1) == 0) {
+    const char *sp = memchr(tmp.head.data + 5, ' ', tmp.head.len - 5);
+    path = es__strndup(tmp.head.data + 5,
+                       sp ? (size_t)(sp - (tmp.head.data + 5)) : 0);
+    es__buf_append(&body, tmp.req.body, tmp.req.body_len);
+    es__buf_append(&body, tmp.req.tail, tmp.req.tail_len);
+    hdrs[k].name = "Host";
+    hdrs[k++].value = es__http_pool_host(c->pool);
+    hdrs[k].name = "Content-Type";
+    hdrs[k++].value = c->ctype;
+    if (c->token != NULL) {
+      hdrs[k].name = "dapr-api-token";
+      hdrs[k++].value = "<redacted>";
     }
-  }
-  info.method = "POST";
-  /* the head starts "POST <path> HTTP/1.1" */
-  {
-    const char *sp = strchr(c->head.data + 5, ' ');
-    size_t plen = sp ? (size_t)(sp - (c->head.data + 5)) : 0;
-    char *path = es__strndup(c->head.data + 5, plen);
+    info.method = "POST";
     info.path = path ? path : "";
     info.headers = hdrs;
-    info.n_headers = n;
+    info.n_headers = k;
     info.body = body.data ? body.data : "";
     info.body_len = body.len;
-    if (c->o.request_cb != NULL)
+    if (c->o.request_cb != NULL && path != NULL && !es__buf_error(&body))
       c->o.request_cb(c, &info, c->o.request_arg);
-    es__free(path);
   }
+  es__free(path);
   es__buf_free(&body);
+  es__buf_free(&tmp.head);
+  es__buf_free(&tmp.body);
 }
 
 static void es__retry_insert(es_client *c, es__item *it) {
@@ -570,84 +653,137 @@ static void es__fail_item(es_client *c, es__item *it, int code) {
 }
 
 static void es__slot_release(es_client *c, es__slot *s) {
-  s->item = NULL;
+  s->n_items = 0;
   c->free_slots[c->n_free++] = (unsigned)(s - c->slots);
 }
 
-static void es__slot_done(es__http_request *req, int err,
-                          const es__http_response *res) {
-  es__slot *s = req->data;
-  es_client *c = s->client;
-  es__item *it = s->item;
-  es__dapr_outcome out;
-  uint64_t now = es__now_ms(c);
-
-  es__slot_release(c, s);
-  c->in_flight--;
-  es__dapr_classify(err, req->written, res, &out);
-  if (out.http_status)
-    it->last_http = (uint16_t)out.http_status;
-
-  if (out.code == 0) {
+/* What happens to one event after an answer (or a failure) for it. */
+static void es__item_outcome(es_client *c, es__item *it,
+                             const es__dapr_outcome *out, uint64_t now) {
+  if (out->http_status)
+    it->last_http = (uint16_t)out->http_status;
+  if (out->code == 0) {
     c->backoff_ms = 0;
-    es__complete(c, it, 0, out.http_status, NULL, NULL);
-  } else if (c->close_final || out.code == ES_ECANCELED) {
-    es__complete(c, it, ES_ECANCELED, out.http_status, out.error_code,
-                 out.message);
-  } else if (out.retryable && out.not_sent) {
+    es__complete(c, it, 0, out->http_status, NULL, NULL);
+  } else if (c->close_final || out->code == ES_ECANCELED) {
+    es__complete(c, it, ES_ECANCELED, out->http_status, out->error_code,
+                 out->message);
+  } else if (out->retryable && out->not_sent) {
     /* Never reached the sidecar (refused, connect timeout, DNS): not an
      * attempt. Back to the front of the queue, in order, and back off the
      * whole client rather than each event. */
     it->attempts--;
     if (now >= es__deadline_ms(c, it)) {
       es__complete(c, it, ES_ETIMEDOUT, 0, NULL, NULL);
-    } else {
-      uv_mutex_lock(&c->lock);
-      es__queue_insert_tail(&c->returned, &it->node);
-      uv_mutex_unlock(&c->lock);
-      if (c->backoff_until_ms <= now) {
-        uint64_t cap;
-        c->backoff_ms =
-            c->backoff_ms ? c->backoff_ms * 2 : c->o.retry_backoff_ms;
-        if (c->backoff_ms > c->o.retry_backoff_max_ms)
-          c->backoff_ms = c->o.retry_backoff_max_ms;
-        cap = c->backoff_ms ? c->backoff_ms : 1;
-        c->backoff_until_ms = now + cap / 2 + es__rand(c) % (cap / 2 + 1);
-        es__log(c, ES_LOG_DEBUG,
-                "sidecar unreachable (%s), retrying in %llu ms",
-                es_err_name(out.code),
-                (unsigned long long)(c->backoff_until_ms - now));
-      }
+      return;
     }
-  } else if (out.retryable) {
+    uv_mutex_lock(&c->lock);
+    es__queue_insert_tail(&c->returned, &it->node);
+    uv_mutex_unlock(&c->lock);
+    if (c->backoff_until_ms <= now) {
+      uint64_t cap;
+      c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : c->o.retry_backoff_ms;
+      if (c->backoff_ms > c->o.retry_backoff_max_ms)
+        c->backoff_ms = c->o.retry_backoff_max_ms;
+      cap = c->backoff_ms ? c->backoff_ms : 1;
+      c->backoff_until_ms = now + cap / 2 + es__rand(c) % (cap / 2 + 1);
+      es__log(c, ES_LOG_DEBUG, "sidecar unreachable (%s), retrying in %llu ms",
+              es_err_name(out->code),
+              (unsigned long long)(c->backoff_until_ms - now));
+    }
+  } else if (out->retryable) {
     uint64_t deadline = es__deadline_ms(c, it), delay, cap;
     if (c->o.max_attempts != 0 && it->attempts >= c->o.max_attempts) {
-      es__complete(c, it, ES_EATTEMPTS, out.http_status, out.error_code,
-                   out.message);
-    } else {
-      /* Exponential backoff with full jitter; Retry-After when given. */
-      cap = c->o.retry_backoff_ms
-            << (it->attempts > 20 ? 20 : it->attempts - 1);
-      if (cap > c->o.retry_backoff_max_ms || cap == 0)
-        cap = c->o.retry_backoff_max_ms;
-      delay = cap ? es__rand(c) % (cap + 1) : 0;
-      if (out.retry_after_ms >= 0)
-        delay = (uint64_t)out.retry_after_ms;
-      if (now + delay >= deadline) {
-        es__complete(c, it, ES_ETIMEDOUT, out.http_status, out.error_code,
-                     out.message);
+      es__complete(c, it, ES_EATTEMPTS, out->http_status, out->error_code,
+                   out->message);
+      return;
+    }
+    /* Exponential backoff with full jitter; Retry-After when given. */
+    cap = c->o.retry_backoff_ms << (it->attempts > 20 ? 20 : it->attempts - 1);
+    if (cap > c->o.retry_backoff_max_ms || cap == 0)
+      cap = c->o.retry_backoff_max_ms;
+    delay = cap ? es__rand(c) % (cap + 1) : 0;
+    if (out->retry_after_ms >= 0)
+      delay = (uint64_t)out->retry_after_ms;
+    if (now + delay >= deadline) {
+      es__complete(c, it, ES_ETIMEDOUT, out->http_status, out->error_code,
+                   out->message);
+      return;
+    }
+    it->due_ms = now + delay;
+    uv_mutex_lock(&c->lock);
+    es__retry_insert(c, it);
+    uv_mutex_unlock(&c->lock);
+  } else {
+    if (out->code == ES_EUNAUTHORIZED && c->o.header_provider != NULL)
+      c->auth_valid = 0; /* maybe the token expired early: ask again */
+    es__complete(c, it, out->code, out->http_status, out->error_code,
+                 out->message);
+  }
+}
+
+/* A bulk answer naming failed entries: those get the answer's outcome with
+ * their own error, the others succeeded. */
+typedef struct es__failed_set {
+  es__slot *slot;
+  char **errors; /* per item: its error text, or NULL when it succeeded */
+  int marked;
+} es__failed_set;
+
+static void es__mark_failed(const char *id, const char *error, void *arg) {
+  es__failed_set *f = arg;
+  unsigned long long seq = strtoull(id, NULL, 10);
+  unsigned i;
+  for (i = 0; i < f->slot->n_items; i++)
+    if (f->slot->items[i]->seq == seq && f->errors[i] == NULL) {
+      f->errors[i] = es__strdup(error ? error : "failed");
+      f->marked++;
+      break;
+    }
+}
+
+static void es__slot_done(es__http_request *req, int err,
+                          const es__http_response *res) {
+  es__slot *s = req->data;
+  es_client *c = s->client;
+  es__item **items = s->items;
+  unsigned n = s->n_items, i;
+  es__dapr_outcome out;
+  uint64_t now = es__now_ms(c);
+  es__failed_set f = {s, NULL, 0};
+
+  es__dapr_classify(err, req->written, res, &out);
+  c->in_flight -= n;
+  if (c->o.bulk && n > 0 && out.code != 0 && out.http_status != 0 &&
+      (f.errors = es__calloc(n, sizeof(char *))) != NULL &&
+      es__dapr_failed_entries(res->body, res->body_len, es__mark_failed, &f) >=
+          0 &&
+      f.marked > 0) {
+    /* Partial failure: only the named entries failed. */
+    es__dapr_outcome ok;
+    memset(&ok, 0, sizeof(ok));
+    ok.http_status = out.http_status;
+    ok.retry_after_ms = -1;
+    for (i = 0; i < n; i++) {
+      if (f.errors[i] != NULL) {
+        es__dapr_outcome one = out;
+        one.message = f.errors[i];
+        es__item_outcome(c, items[i], &one, now);
       } else {
-        it->due_ms = now + delay;
-        uv_mutex_lock(&c->lock);
-        es__retry_insert(c, it);
-        uv_mutex_unlock(&c->lock);
+        es__item_outcome(c, items[i], &ok, now);
       }
     }
   } else {
-    if (out.code == ES_EUNAUTHORIZED && c->o.header_provider != NULL)
-      c->auth_valid = 0; /* maybe the token expired early: ask again */
-    es__complete(c, it, out.code, out.http_status, out.error_code, out.message);
+    for (i = 0; i < n; i++)
+      es__item_outcome(c, items[i], &out, now);
   }
+  if (f.errors != NULL) {
+    for (i = 0; i < n; i++)
+      es__free(f.errors[i]);
+    es__free(f.errors);
+  }
+  /* The slot is free only now: callbacks above could not reuse it. */
+  es__slot_release(c, s);
   es__dapr_outcome_free(&out);
   es__kick(c);
 }
@@ -804,17 +940,101 @@ static int es__copy_headers(const es_header *in, size_t n, es_header **out) {
   return 0;
 }
 
+/* The binding body's tail, and its dry-run form with every auth value
+ * replaced by "<redacted>". */
 static int es__rebuild_tail(es_client *c) {
-  es__buf t;
+  es__buf t, r;
+  es_header *red;
+  size_t i, n = c->n_headers + c->n_auth;
+
+  red = es__calloc(n + 1, sizeof(*red));
+  if (red == NULL)
+    return ES_ENOMEM;
+  for (i = 0; i < n; i++) {
+    red[i].name =
+        i < c->n_headers ? c->headers[i].name : c->auth[i - c->n_headers].name;
+    red[i].value = "<redacted>";
+  }
   es__buf_init(&t, 0);
+  es__buf_init(&r, 0);
   es__dapr_binding_tail(&t, c->headers, c->n_headers, c->auth, c->n_auth);
-  if (es__buf_error(&t)) {
+  es__dapr_binding_tail(&r, red, n, NULL, 0);
+  es__free(red);
+  if (es__buf_error(&t) || es__buf_error(&r)) {
     es__buf_free(&t);
+    es__buf_free(&r);
     return ES_ENOMEM;
   }
   es__buf_free(&c->tail);
+  es__buf_free(&c->tail_redacted);
   c->tail = t;
+  c->tail_redacted = r;
   return 0;
+}
+
+/* Everything constant about event requests, from the options. */
+static int es__client_build_requests(es_client *c,
+                                     const es_client_options *opts) {
+  const char *pubsub = opts && opts->pubsub_name ? opts->pubsub_name : "pubsub";
+  const char *topic = opts ? opts->topic : NULL;
+  int rc;
+
+  if (c->o.target != ES_TARGET_BINDING && c->o.target != ES_TARGET_PUBSUB)
+    return ES_EINVAL;
+  if (c->o.bulk && c->o.target != ES_TARGET_PUBSUB)
+    return ES_EINVAL; /* bulk publish exists for pub/sub only */
+  if (c->o.target == ES_TARGET_BINDING) {
+    es__buf_append_str(&c->path, "/v1.0/bindings/");
+    rc = es__dapr_append_segment(&c->path, c->binding);
+  } else {
+    es__buf_append_str(&c->path, c->o.bulk ? "/v1.0-alpha1/publish/bulk/"
+                                           : "/v1.0/publish/");
+    rc = es__dapr_append_segment(&c->path, pubsub);
+    es__buf_append_char(&c->path, '/');
+    if (rc == 0 && topic != NULL) {
+      es__buf t;
+      es__buf_init(&t, 0);
+      rc = es__dapr_append_segment(&t, topic);
+      c->topic_enc = rc == 0 ? es__buf_steal(&t, NULL) : NULL;
+      es__buf_free(&t);
+      if (rc == 0 && c->topic_enc == NULL)
+        rc = ES_ENOMEM;
+    }
+    if (rc == 0 && opts != NULL)
+      rc = es__dapr_append_query(&c->query, opts->publish_metadata,
+                                 opts->n_publish_metadata);
+  }
+  if (rc != 0)
+    return rc;
+  c->ctype = c->o.target == ES_TARGET_PUBSUB && c->o.cloudevents
+                 ? "application/cloudevents+json"
+                 : "application/json";
+  es__dapr_head_rest(&c->head_rest, es__http_pool_host(c->pool),
+                     c->o.bulk ? "application/json" : c->ctype, c->token);
+  if (c->o.cloudevents) {
+    const char *src = opts ? opts->cloudevents_source : NULL;
+    es__buf b;
+    es__buf_init(&b, 0);
+    if (src != NULL) {
+      if ((rc = es__check_name(src)) != 0)
+        return rc;
+      es__buf_append_str(&b, src);
+    } else {
+      es__buf_append_str(&b, "libeventstore/");
+      es__buf_append_str(&b, c->app_name);
+    }
+    c->ce_source = es__buf_steal(&b, NULL);
+    if (c->ce_source == NULL)
+      return ES_ENOMEM;
+    snprintf(c->ce_prefix, sizeof(c->ce_prefix), "%08llx%04x",
+             (unsigned long long)(uv_hrtime() & 0xffffffffULL),
+             (unsigned)(uintptr_t)c & 0xffff);
+  }
+  rc = es__rebuild_tail(c);
+  if (rc == 0 && (es__buf_error(&c->path) || es__buf_error(&c->query) ||
+                  es__buf_error(&c->head_rest)))
+    rc = ES_ENOMEM;
+  return rc;
 }
 
 int es_client_auth_done(es_client *c, int status, const es_header *headers,
@@ -920,6 +1140,47 @@ static unsigned es__fail_pending(es_client *c, int code, unsigned budget) {
   return n;
 }
 
+/* Takes the next request's events off the queue: the front event, or for
+ * bulk, the front event and the next ones for the same topic within the
+ * limits. A bulk batch that is not full waits for linger_ms after its first
+ * event was accepted, unless a flush or close is waiting. Returns how many
+ * (0: nothing to send now). */
+static unsigned es__take_batch(es_client *c, es__item **out, uint64_t now,
+                               int flushing) {
+  es__queue *q;
+  es__item *head;
+  size_t bytes = 0;
+  unsigned n = 0, scanned = 0, max = c->o.bulk ? c->o.bulk_max_events : 1;
+
+  uv_mutex_lock(&c->lock);
+  if (es__queue_empty(&c->pending)) {
+    uv_mutex_unlock(&c->lock);
+    return 0;
+  }
+  head = es__container_of(es__queue_head(&c->pending), es__item, node);
+  es__queue_foreach(q, &c->pending) {
+    es__item *it = es__container_of(q, es__item, node);
+    if (n == max || ++scanned > 4 * max)
+      break;
+    if (n > 0 && (c->topic_enc == NULL &&
+                  strcmp(es__item_type(it), es__item_type(head)) != 0))
+      continue;
+    if (n > 0 && bytes + it->len > c->o.bulk_max_bytes)
+      break;
+    out[n++] = it;
+    bytes += it->len;
+  }
+  if (c->o.bulk && n < max && bytes < c->o.bulk_max_bytes && !flushing &&
+      now < head->accepted_ns / 1000000 + c->o.linger_ms) {
+    uv_mutex_unlock(&c->lock);
+    return 0; /* linger: let the batch fill */
+  }
+  for (unsigned i = 0; i < n; i++)
+    es__queue_remove(&out[i]->node);
+  uv_mutex_unlock(&c->lock);
+  return n;
+}
+
 static void es__dispatch(es_client *c) {
   es__queue local;
   unsigned budget = c->o.max_callbacks_per_tick, n;
@@ -990,6 +1251,7 @@ static void es__dispatch(es_client *c) {
     return;
 
   /* 4. Readiness and registration before the first send. */
+  c->can_send = 0;
   if (!c->o.dry_run && c->state != ES__ST_RUNNING && !c->control_busy) {
     int have_pending;
     uv_mutex_lock(&c->lock);
@@ -1028,47 +1290,52 @@ static void es__dispatch(es_client *c) {
     return;
   }
 
-  /* 5. Send: as many as there are free slots. */
-  n = c->n_free;
-  if (n > budget)
-    n = budget;
-  es__queue_init(&local);
-  uv_mutex_lock(&c->lock);
-  while (n > 0 && !es__queue_empty(&c->pending)) {
-    es__queue *q = es__queue_head(&c->pending);
-    es__queue_remove(q);
-    es__queue_insert_tail(&local, q);
-    n--;
-  }
-  uv_mutex_unlock(&c->lock);
-  while (!es__queue_empty(&local)) {
-    es__item *it = es__container_of(es__queue_head(&local), es__item, node);
-    es__slot *s;
-    int rc;
-    es__queue_remove(&it->node);
-    if (c->o.dry_run) {
-      es__show_request(c, it);
-      es__complete(c, it, 0, 0, NULL, NULL);
-      continue;
+  /* 5. Send: a request per free slot (one event, or a bulk batch). */
+  c->can_send = 1;
+  {
+    unsigned sent = 0;
+    int flushing = !es__queue_empty(&c->flushes) || c->close_started;
+    while (c->n_free > 0 && sent < budget) {
+      es__slot *s = &c->slots[c->free_slots[c->n_free - 1]];
+      unsigned k = es__take_batch(c, s->store, now, flushing), i;
+      int rc;
+      if (k == 0)
+        break;
+      c->n_free--;
+      for (i = 0; i < k; i++)
+        if (++s->store[i]->attempts > 1)
+          c->retries++;
+      if (c->o.dry_run) {
+        es__show_request(c, s->store, k);
+        for (i = 0; i < k; i++) {
+          s->store[i]->attempts = 0;
+          es__complete(c, s->store[i], 0, 0, NULL, NULL);
+        }
+        c->free_slots[c->n_free++] = (unsigned)(s - c->slots);
+        sent += k;
+        continue;
+      }
+      rc = es__slot_send(c, s, s->store, k);
+      if (rc != 0) {
+        /* Out of memory for a request: try again soon, in order. */
+        es__queue back;
+        es__queue_init(&back);
+        for (i = 0; i < k; i++) {
+          s->store[i]->attempts--;
+          es__queue_insert_tail(&back, &s->store[i]->node);
+        }
+        c->free_slots[c->n_free++] = (unsigned)(s - c->slots);
+        uv_mutex_lock(&c->lock);
+        es__queue_move_tail(&c->returned, &back);
+        es__queue_move_tail(&back, &c->returned);
+        uv_mutex_unlock(&c->lock);
+        c->backoff_until_ms = now + 10;
+        break;
+      }
+      c->requests++;
+      c->in_flight += k;
+      sent += k;
     }
-    s = &c->slots[c->free_slots[--c->n_free]];
-    it->attempts++;
-    if (it->attempts > 1)
-      c->retries++;
-    rc = es__slot_send(c, s, it);
-    if (rc != 0) {
-      es__slot_release(c, s);
-      it->attempts--;
-      /* Out of memory for a head: try again later, in order. */
-      uv_mutex_lock(&c->lock);
-      es__queue_insert_tail(&c->returned, &it->node);
-      es__queue_move_tail(&local, &c->returned);
-      uv_mutex_unlock(&c->lock);
-      c->backoff_until_ms = now + 10;
-      break;
-    }
-    c->requests++;
-    c->in_flight++;
   }
   {
     int more;
@@ -1134,6 +1401,11 @@ static void es__arm_timer(es_client *c) {
         c, es__container_of(es__queue_head(&c->pending), es__item, node)));
     if (c->backoff_until_ms > now)
       ES__CONSIDER(c->backoff_until_ms);
+    if (c->o.bulk && c->n_free > 0 && c->can_send)
+      ES__CONSIDER(es__container_of(es__queue_head(&c->pending), es__item, node)
+                           ->accepted_ns /
+                       1000000 +
+                   c->o.linger_ms);
     if (c->state == ES__ST_WAIT_READY)
       ES__CONSIDER(c->next_poll_ms > now ? c->next_poll_ms : now + 1);
     if (c->o.header_provider && !c->auth_valid && c->auth_retry_ms > now)
@@ -1158,7 +1430,9 @@ static void es__arm_timer(es_client *c) {
     uv_timer_stop(&c->timer);
     return;
   }
-  uv_timer_start(&c->timer, es__timer_cb, next > now ? next - now : 0, 0);
+  /* Never 0: libuv 1.44 runs a timer re-armed at 0 from its own callback
+   * again in the same pass, without polling I/O in between. */
+  uv_timer_start(&c->timer, es__timer_cb, next > now ? next - now : 1, 0);
   if (busy)
     uv_ref((uv_handle_t *)&c->timer);
   else
@@ -1187,6 +1461,9 @@ void es_client_options_init(es_client_options *o) {
   o->close_timeout_ms = 5000;
   o->max_callbacks_per_tick = 1024;
   o->log_level = ES_LOG_WARN;
+  o->bulk_max_events = 100;
+  o->bulk_max_bytes = 1024 * 1024;
+  o->linger_ms = 5;
 }
 
 static const char *es__env(const char *name) {
@@ -1202,12 +1479,20 @@ static void es__client_free(es_client *c) {
   es__free(c->app_name);
   es__free_headers(c->headers, c->n_headers);
   es__free_headers(c->auth, c->n_auth);
-  for (i = 0; i < c->n_slots && c->slots; i++)
-    es__free(c->slots[i].buf);
+  for (i = 0; i < c->n_slots && c->slots; i++) {
+    es__buf_free(&c->slots[i].head);
+    es__buf_free(&c->slots[i].body);
+    es__free(c->slots[i].store);
+  }
   es__free(c->slots);
   es__free(c->free_slots);
-  es__buf_free(&c->head);
+  es__buf_free(&c->path);
+  es__buf_free(&c->query);
+  es__buf_free(&c->head_rest);
   es__buf_free(&c->tail);
+  es__buf_free(&c->tail_redacted);
+  es__free(c->topic_enc);
+  es__free(c->ce_source);
   uv_mutex_destroy(&c->lock);
   es__free(c);
 }
@@ -1242,8 +1527,15 @@ int es_client_init(uv_loop_t *loop, es_client **out,
     es__free(c);
     return ES_ENOMEM;
   }
-  es__buf_init(&c->head, 0);
+  es__buf_init(&c->path, 0);
+  es__buf_init(&c->query, 0);
+  es__buf_init(&c->head_rest, 0);
   es__buf_init(&c->tail, 0);
+  es__buf_init(&c->tail_redacted, 0);
+  if (c->o.bulk_max_events == 0)
+    c->o.bulk_max_events = 100;
+  if (c->o.bulk_max_bytes == 0)
+    c->o.bulk_max_bytes = 1024 * 1024;
 
   endpoint = c->o.endpoint ? c->o.endpoint : es__env("DAPR_HTTP_ENDPOINT");
   if (endpoint == NULL) {
@@ -1278,6 +1570,8 @@ int es_client_init(uv_loop_t *loop, es_client **out,
   c->o.endpoint = c->o.api_token = c->o.binding_name = NULL;
   c->o.application_name = NULL;
   c->o.headers = NULL;
+  c->o.pubsub_name = c->o.topic = c->o.cloudevents_source = NULL;
+  c->o.publish_metadata = NULL;
 
   es__http_pool_options_init(&po);
   po.max_connections = c->o.max_connections;
@@ -1288,10 +1582,7 @@ int es_client_init(uv_loop_t *loop, es_client **out,
   rc = es__http_pool_new(loop, c->endpoint, &po, &c->pool);
   if (rc != 0)
     goto fail;
-  rc = es__dapr_binding_head(&c->head, c->binding, es__http_pool_host(c->pool),
-                             c->token);
-  if (rc == 0)
-    rc = es__rebuild_tail(c);
+  rc = es__client_build_requests(c, opts);
   if (rc != 0)
     goto fail_pool;
   rc = ES_ENOMEM;
@@ -1301,7 +1592,14 @@ int es_client_init(uv_loop_t *loop, es_client **out,
   if (c->slots == NULL || c->free_slots == NULL)
     goto fail_pool;
   for (i = 0; i < c->n_slots; i++) {
-    c->slots[i].client = c;
+    es__slot *sl = &c->slots[i];
+    sl->client = c;
+    es__buf_init(&sl->head, 0);
+    es__buf_init(&sl->body, 0);
+    sl->store =
+        es__calloc(c->o.bulk ? c->o.bulk_max_events : 1, sizeof(*sl->store));
+    if (sl->store == NULL)
+      goto fail_pool;
     c->free_slots[c->n_free++] = c->n_slots - 1 - i;
   }
 

@@ -2,9 +2,12 @@
 #include "dapr.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "json.h"
+
+static void es__append_pct(es__buf *b, const char *s);
 
 static int es__unreserved(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -12,8 +15,6 @@ static int es__unreserved(unsigned char c) {
 }
 
 int es__dapr_append_segment(es__buf *b, const char *name) {
-  static const char hex[] = "0123456789ABCDEF";
-  const unsigned char *p;
   int rc;
 
   rc = es__check_name(name);
@@ -22,7 +23,14 @@ int es__dapr_append_segment(es__buf *b, const char *name) {
   /* Encoded or not, these would move the path up or nowhere. */
   if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
     return ES_EINVAL;
-  for (p = (const unsigned char *)name; *p; p++) {
+  es__append_pct(b, name);
+  return es__buf_error(b);
+}
+
+static void es__append_pct(es__buf *b, const char *s) {
+  static const char hex[] = "0123456789ABCDEF";
+  const unsigned char *p;
+  for (p = (const unsigned char *)s; *p; p++) {
     if (es__unreserved(*p)) {
       es__buf_append_char(b, (char)*p);
     } else {
@@ -30,7 +38,73 @@ int es__dapr_append_segment(es__buf *b, const char *name) {
       es__buf_append(b, esc, 3);
     }
   }
+}
+
+int es__dapr_append_query(es__buf *b, const es_header *md, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    int rc = es__check_name(md[i].name);
+    if (rc != 0)
+      return rc;
+    if (md[i].value == NULL)
+      return ES_EINVAL;
+    if (!es__utf8_valid(md[i].value, strlen(md[i].value)))
+      return ES_EUTF8;
+    es__buf_append_str(b, i == 0 ? "?metadata." : "&metadata.");
+    es__append_pct(b, md[i].name);
+    es__buf_append_char(b, '=');
+    es__append_pct(b, md[i].value);
+  }
   return es__buf_error(b);
+}
+
+void es__dapr_cloudevent_begin(es__buf *b, const char *id, const char *source,
+                               const char *type, long long unix_time) {
+  char when[32];
+  time_t t = (time_t)unix_time;
+  struct tm tm;
+
+  gmtime_r(&t, &tm);
+  strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  es__buf_append_str(b, "{\"specversion\":\"1.0\",\"id\":");
+  es__json_write_string(b, id, strlen(id));
+  es__buf_append_str(b, ",\"source\":");
+  es__json_write_string(b, source, strlen(source));
+  es__buf_append_str(b, ",\"type\":");
+  es__json_write_string(b, type, strlen(type));
+  es__buf_append_str(b, ",\"time\":\"");
+  es__buf_append_str(b, when);
+  es__buf_append_str(b, "\",\"datacontenttype\":\"application/json\","
+                        "\"data\":");
+}
+
+void es__dapr_cloudevent_end(es__buf *b) {
+  es__buf_append_char(b, '}');
+}
+
+int es__dapr_failed_entries(const char *body, size_t len,
+                            void (*each)(const char *id, const char *error,
+                                         void *arg),
+                            void *arg) {
+  cJSON *j = cJSON_ParseWithLength(body, len);
+  const cJSON *list, *e;
+  int n = 0;
+
+  list = cJSON_GetObjectItemCaseSensitive(j, "failedEntries");
+  if (!cJSON_IsArray(list)) {
+    cJSON_Delete(j);
+    return -1;
+  }
+  cJSON_ArrayForEach(e, list) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "entryId");
+    const cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "error");
+    if (!cJSON_IsString(id))
+      continue;
+    each(id->valuestring, cJSON_IsString(er) ? er->valuestring : NULL, arg);
+    n++;
+  }
+  cJSON_Delete(j);
+  return n;
 }
 
 static int es__is_tchar(unsigned char c) {
@@ -51,24 +125,19 @@ int es__dapr_check_header(const char *name, const char *value) {
   return es__utf8_valid(value, strlen(value)) ? 0 : ES_EUTF8;
 }
 
-int es__dapr_binding_head(es__buf *b, const char *binding, const char *host,
-                          const char *token) {
-  int rc;
-
-  es__buf_append_str(b, "POST /v1.0/bindings/");
-  rc = es__dapr_append_segment(b, binding);
-  if (rc != 0)
-    return rc;
+void es__dapr_head_rest(es__buf *b, const char *host, const char *ctype,
+                        const char *token) {
   es__buf_append_str(b, " HTTP/1.1\r\nHost: ");
   es__buf_append_str(b, host);
-  es__buf_append_str(b, "\r\nContent-Type: application/json\r\n");
+  es__buf_append_str(b, "\r\nContent-Type: ");
+  es__buf_append_str(b, ctype);
+  es__buf_append_str(b, "\r\n");
   if (token != NULL && token[0] != '\0') {
     es__buf_append_str(b, "dapr-api-token: ");
     es__buf_append_str(b, token);
     es__buf_append_str(b, "\r\n");
   }
   es__buf_append_str(b, "Content-Length: ");
-  return es__buf_error(b);
 }
 
 static void es__append_headers_json(es__buf *b, const es_header *h, size_t n) {

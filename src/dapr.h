@@ -23,10 +23,11 @@ int es__dapr_append_segment(es__buf *b, const char *name);
 /* Checks a header name (an HTTP token) and value (no control characters). */
 int es__dapr_check_header(const char *name, const char *value);
 
-/* The constant start of every event request's head, up to and including
- * "Content-Length: ": method, path, Host, Content-Type, and the API token. */
-int es__dapr_binding_head(es__buf *b, const char *binding, const char *host,
-                          const char *token);
+/* The constant part of every event request's head after the path, up to
+ * and including "Content-Length: ": protocol, Host, Content-Type, and the
+ * API token. */
+void es__dapr_head_rest(es__buf *b, const char *host, const char *ctype,
+                        const char *token);
 /* The binding body's tail: ,"operation":"create","metadata":{...}} with
  * content-type and the auth headers (static then provided). */
 void es__dapr_binding_tail(es__buf *b, const es_header *a, size_t na,
@@ -49,6 +50,23 @@ typedef struct es__dapr_outcome {
 void es__dapr_classify(int err, int written, const es__http_response *res,
                        es__dapr_outcome *out);
 void es__dapr_outcome_free(es__dapr_outcome *out);
+
+/* Appends "?metadata.K=V&..." (percent-encoded), nothing when n is 0.
+ * ES_EINVAL for an empty key or control characters. */
+int es__dapr_append_query(es__buf *b, const es_header *md, size_t n);
+
+/* A CloudEvents 1.0 envelope around an event: begin writes everything up
+ * to "data":, end closes it. */
+void es__dapr_cloudevent_begin(es__buf *b, const char *id, const char *source,
+                               const char *type, long long unix_time);
+void es__dapr_cloudevent_end(es__buf *b);
+
+/* Reads a bulk answer's "failedEntries": calls each(entryId, error, arg)
+ * per entry and returns how many, or -1 when the body has no such list. */
+int es__dapr_failed_entries(const char *body, size_t len,
+                            void (*each)(const char *id, const char *error,
+                                         void *arg),
+                            void *arg);
 
 /* Looks for component `name` in a /v1.0/metadata answer: 1 found, 0 not,
  * ES_EPARSE when the body is not the expected JSON. */

@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int test__failed_checks;
-static int test__passed, test__failed;
+/* Shared by every file of a test program (helpers check too). */
+__attribute__((weak)) int test__failed_checks;
+__attribute__((weak)) int test__passed, test__failed;
 
 #define CHECK(cond)                                                            \
   do {                                                                         \

@@ -598,8 +598,22 @@ static void sidecar_run(const char *endpoint_fmt, int unix_socket) {
 }
 
 static void test_sidecar_tcp(void) {
-  sidecar_run("http://localhost:%d", 0);
+  uv_loop_t loop;
+  uv_getaddrinfo_t gai;
+  int resolvable;
+
   sidecar_run("http://127.0.0.1:%d", 0);
+  /* A name, resolved with uv_getaddrinfo; minimal roots (a fresh
+   * debootstrap) may have no /etc/hosts, and then there is no name to try. */
+  uv_loop_init(&loop);
+  resolvable = uv_getaddrinfo(&loop, &gai, NULL, "localhost", NULL, NULL) == 0;
+  if (resolvable)
+    uv_freeaddrinfo(gai.addrinfo);
+  uv_loop_close(&loop);
+  if (resolvable)
+    sidecar_run("http://localhost:%d", 0);
+  else
+    fprintf(stderr, "localhost does not resolve here: name part skipped\n");
 }
 
 static void test_sidecar_unix(void) {

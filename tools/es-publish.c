@@ -58,6 +58,14 @@ static void usage(FILE *f) {
       "3500)\n"
       "  --binding NAME      output binding (default $EVENT_STORE_NAME or "
       "eventstore)\n"
+      "  --pubsub NAME       publish to this pub/sub component instead\n"
+      "  --topic T           pub/sub topic (default: each event's "
+      "event_type)\n"
+      "  --bulk N            bulk publish, N events per request (pub/sub)\n"
+      "  --linger-ms MS      how long a bulk batch waits to fill (default "
+      "5)\n"
+      "  --raw-payload       metadata.rawPayload=true (pub/sub)\n"
+      "  --cloudevents       send events as CloudEvents (pub/sub)\n"
       "  --connections N     connections to the sidecar (default 4)\n"
       "  --timeout-ms MS     per-event deadline (default 300000)\n"
       "  --retries N         retries after the first attempt (default 9)\n"
@@ -217,6 +225,8 @@ int main(int argc, char **argv) {
   es_client_options o;
   const char *file = NULL;
   unsigned long long num;
+  int raw_payload = 0;
+  static const es_header raw_md[] = {{"rawPayload", "true"}};
   int i, rc;
   reason *x;
 
@@ -232,7 +242,7 @@ int main(int argc, char **argv) {
   do {                                                                         \
     if (v == NULL) {                                                           \
       fprintf(stderr, "es-publish: %s needs a value\n", arg);                  \
-      return 2;                                                                \
+      goto usage_exit;                                                         \
     }                                                                          \
     i++;                                                                       \
   } while (0)
@@ -241,7 +251,7 @@ int main(int argc, char **argv) {
     TAKE();                                                                    \
     if (parse_num(v, &num) != 0) {                                             \
       fprintf(stderr, "es-publish: %s needs a number\n", arg);                 \
-      return 2;                                                                \
+      goto usage_exit;                                                         \
     }                                                                          \
   } while (0)
     if (strcmp(arg, "--type") == 0) {
@@ -260,7 +270,7 @@ int main(int argc, char **argv) {
       TAKE();
       if (es_publish_add_metadata_arg(a.base_custom, v) != 0) {
         fprintf(stderr, "es-publish: -m needs KEY=VALUE\n");
-        return 2;
+        goto usage_exit;
       }
     } else if (strcmp(arg, "--sidecar") == 0) {
       TAKE();
@@ -277,6 +287,26 @@ int main(int argc, char **argv) {
     } else if (strcmp(arg, "--retries") == 0) {
       TAKE_NUM();
       o.max_attempts = (unsigned)num + 1;
+    } else if (strcmp(arg, "--pubsub") == 0) {
+      TAKE();
+      o.target = ES_TARGET_PUBSUB;
+      o.pubsub_name = v;
+    } else if (strcmp(arg, "--topic") == 0) {
+      TAKE();
+      o.target = ES_TARGET_PUBSUB;
+      o.topic = v;
+    } else if (strcmp(arg, "--bulk") == 0) {
+      TAKE_NUM();
+      o.target = ES_TARGET_PUBSUB;
+      o.bulk = 1;
+      o.bulk_max_events = (unsigned)num;
+    } else if (strcmp(arg, "--linger-ms") == 0) {
+      TAKE_NUM();
+      o.linger_ms = num;
+    } else if (strcmp(arg, "--raw-payload") == 0) {
+      raw_payload = 1;
+    } else if (strcmp(arg, "--cloudevents") == 0) {
+      o.cloudevents = 1;
     } else if (strcmp(arg, "--no-wait") == 0) {
       o.ready_timeout_ms = 0;
     } else if (strcmp(arg, "--dry-run") == 0) {
@@ -287,11 +317,12 @@ int main(int argc, char **argv) {
       a.quiet = 1;
     } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
       usage(stdout);
+      cJSON_Delete(a.base_custom);
       return 0;
     } else {
       fprintf(stderr, "es-publish: unknown option %s\n", arg);
       usage(stderr);
-      return 2;
+      goto usage_exit;
     }
 #undef TAKE
 #undef TAKE_NUM
@@ -300,7 +331,7 @@ int main(int argc, char **argv) {
       (file == NULL && (a.one_type == NULL || a.one_name == NULL))) {
     fprintf(stderr, "es-publish: give --type and --name, or -f FILE\n");
     usage(stderr);
-    return 2;
+    goto usage_exit;
   }
   if (cJSON_GetArraySize(a.base_custom) == 0) {
     cJSON_Delete(a.base_custom);
@@ -312,8 +343,13 @@ int main(int argc, char **argv) {
     if (a.in == NULL) {
       fprintf(stderr, "es-publish: cannot open %s: %s\n", file,
               strerror(errno));
-      return 2;
+      goto usage_exit;
     }
+  }
+  if (raw_payload) {
+    o.target = ES_TARGET_PUBSUB;
+    o.publish_metadata = raw_md;
+    o.n_publish_metadata = 1;
   }
   if (a.dry_run) {
     o.dry_run = 1;
@@ -325,7 +361,11 @@ int main(int argc, char **argv) {
   rc = es_client_init(&a.loop, &a.client, &o);
   if (rc != 0) {
     fprintf(stderr, "es-publish: %s (%s)\n", es_strerror(rc), es_err_name(rc));
-    return 2;
+    uv_run(&a.loop, UV_RUN_DEFAULT); /* lets what init opened close */
+    uv_loop_close(&a.loop);
+    if (a.in != NULL && a.in != stdin)
+      fclose(a.in);
+    goto usage_exit;
   }
   es_client_set_data(a.client, &a);
   uv_async_init(&a.loop, &a.done_async, on_reader_done);
@@ -367,4 +407,8 @@ int main(int argc, char **argv) {
   if (a.input_errors)
     return 2;
   return a.failed ? 1 : 0;
+
+usage_exit:
+  cJSON_Delete(a.base_custom);
+  return 2;
 }
