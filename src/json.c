@@ -388,36 +388,40 @@ static int es__scan_lit(es__scan *s, const char *lit, size_t n) {
   return 0;
 }
 
+/* Hot: every pre-serialized event goes through here. Locals instead of
+ * the struct's pointer, and UTF-8 checked only when a byte >= 0x80 was
+ * seen. */
 static int es__scan_string(es__scan *s) {
-  const char *start;
+  const unsigned char *p = (const unsigned char *)s->p + 1;
+  const unsigned char *end = (const unsigned char *)s->end, *start = p;
+  unsigned char high = 0;
 
-  s->p++; /* opening quote */
-  start = s->p;
-  while (s->p < s->end) {
-    unsigned char c = (unsigned char)*s->p;
+  while (p < end) {
+    unsigned char c = *p;
     if (c == '"') {
-      if (!es__utf8_valid(start, (size_t)(s->p - start)))
+      if ((high & 0x80) &&
+          !es__utf8_valid((const char *)start, (size_t)(p - start)))
         return ES_EUTF8;
-      s->p++;
+      s->p = (const char *)p + 1;
       return 0;
     }
     if (c < 0x20)
       return ES_EPARSE;
     if (c == '\\') {
-      s->p++;
-      if (s->p >= s->end)
+      if (++p >= end)
         return ES_EPARSE;
-      if (*s->p == 'u') {
+      if (*p == 'u') {
         int i;
         for (i = 1; i <= 4; i++)
-          if (s->p + i >= s->end || !isxdigit((unsigned char)s->p[i]))
+          if (p + i >= end || !isxdigit(p[i]))
             return ES_EPARSE;
-        s->p += 4;
-      } else if (strchr("\"\\/bfnrt", *s->p) == NULL) {
+        p += 4;
+      } else if (strchr("\"\\/bfnrt", *p) == NULL || *p == '\0') {
         return ES_EPARSE;
       }
     }
-    s->p++;
+    high |= c;
+    p++;
   }
   return ES_EPARSE;
 }

@@ -1,0 +1,403 @@
+/* publish_bench: the library as a user sees it.
+ *
+ *   publish_bench throughput URL N CONNS [bulk N] [enrich]
+ *       events/s and CPU us/event publishing N events (300 bytes each) to
+ *       URL (nginx or es-sidecar), single binding requests or bulk batches;
+ *       pre-serialized (es_publish_json) unless "enrich" (full
+ *       enrichment and serialization with es_publish_event_simple).
+ *   publish_bench caller N
+ *       the time of one es_publish_event_simple call, on the loop thread
+ *       and from another thread: median and p99.
+ *   publish_bench stall URL N
+ *       the longest stretch of work (not waiting) in one loop iteration
+ *       while another thread publishes N events at full rate.
+ *   publish_bench memory N LIMIT
+ *       bytes per queued event with the sidecar down, and peak RSS after
+ *       offering N events to a client whose queue limit is LIMIT.
+ *
+ * Each prints one line "key=value ..." that scripts/bench puts in a table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "eventstore.h"
+#include "nginx.h"
+
+static const char event300[] =
+    "{\"metadata\":{\"application_name\":\"default\",\"created_timestamp\":"
+    "1764860000,\"workflow_type\":null,\"workflow_id\":null,"
+    "\"workflow_run_id\":null,\"workflow_state\":\"unknown\",\"activity_type\":"
+    "null,\"activity_id\":null,\"attempt\":null,\"topic_name\":"
+    "\"processor_events\",\"processor_id\":\"kafka-batch-1\"},\"event_type\":"
+    "\"processor_events\",\"event_name\":\"batch_processed\",\"data\":{"
+    "\"batch_size\":50}}";
+
+static double now_s(void) {
+  return (double)uv_hrtime() / 1e9;
+}
+
+static double cpu_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static long peak_rss_kb(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+static long rss_kb(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long pages = 0, resident = 0;
+  if (f) {
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+      resident = 0;
+    fclose(f);
+  }
+  return resident * 4;
+}
+
+static long done, failed;
+static void on_done(es_client *c, const es_publish_result *r, void *d) {
+  (void)c;
+  (void)d;
+  done++;
+  if (r->status != 0)
+    failed++;
+}
+
+static es_event *make_event(cJSON **custom) {
+  es_event *ev;
+  cJSON *data = cJSON_Parse("{\"batch_size\":50,\"event_types\":"
+                            "[\"orders.created\",\"orders.paid\"]}");
+  es_event_new(&ev, "processor_events", "batch_processed", data);
+  cJSON_Delete(data);
+  *custom = cJSON_Parse("{\"processor_id\":\"kafka-batch-1\"}");
+  return ev;
+}
+
+/* ---- throughput --------------------------------------------------------- */
+
+typedef struct feeder {
+  es_client *c;
+  long n, sent;
+  int enrich;
+  es_event *ev;
+  cJSON *custom;
+  uv_idle_t idle;
+} feeder;
+
+/* Keeps the queue topped up from the loop thread, a slice per iteration. */
+static void feed(uv_idle_t *h) {
+  feeder *f = h->data;
+  int k, rc;
+  for (k = 0; k < 2048 && f->sent < f->n; k++) {
+    rc = f->enrich
+             ? es_publish_event_simple(f->c, f->ev, f->custom, on_done, NULL)
+             : es_publish_json(f->c, "processor_events", "batch_processed",
+                               event300, sizeof(event300) - 1, on_done, NULL);
+    if (rc == ES_EQUEUEFULL)
+      break;
+    if (rc != 0) {
+      fprintf(stderr, "publish: %s\n", es_strerror(rc));
+      exit(1);
+    }
+    f->sent++;
+  }
+  if (f->sent >= f->n)
+    uv_idle_stop(h);
+}
+
+static int throughput(const char *url, long n, unsigned conns, unsigned bulk,
+                      int enrich) {
+  uv_loop_t loop;
+  es_client_options o;
+  feeder f;
+  double t0, c0, t1, c1;
+
+  memset(&f, 0, sizeof(f));
+  uv_loop_init(&loop);
+  es_client_options_init(&o);
+  o.endpoint = url;
+  o.max_connections = conns;
+  o.pipeline_depth = 32;
+  o.check_registration = 0; /* nginx has no /v1.0/metadata */
+  o.ready_timeout_ms = 0;
+  if (bulk > 1) {
+    o.target = ES_TARGET_PUBSUB;
+    o.bulk = 1;
+    o.bulk_max_events = bulk;
+    o.linger_ms = 1;
+  }
+  if (es_client_init(&loop, &f.c, &o) != 0)
+    return 1;
+  f.n = n;
+  f.enrich = enrich;
+  f.ev = make_event(&f.custom);
+  uv_idle_init(&loop, &f.idle);
+  f.idle.data = &f;
+  uv_idle_start(&f.idle, feed);
+  t0 = now_s();
+  c0 = cpu_s();
+  while (done < n)
+    uv_run(&loop, UV_RUN_ONCE);
+  t1 = now_s();
+  c1 = cpu_s();
+  uv_close((uv_handle_t *)&f.idle, NULL);
+  es_client_close(f.c, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  es_event_free(f.ev);
+  cJSON_Delete(f.custom);
+  printf("events_per_s=%.0f cpu_us_per_event=%.3f failed=%ld\n",
+         (double)n / (t1 - t0), (c1 - c0) / (double)n * 1e6, failed);
+  return failed != 0;
+}
+
+/* ---- caller cost -------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+typedef struct timing {
+  es_client *c;
+  long n;
+  uint64_t *ns;
+} timing;
+
+static void time_calls(void *arg) {
+  timing *t = arg;
+  cJSON *custom;
+  es_event *ev = make_event(&custom);
+  long i;
+  for (i = 0; i < t->n; i++) {
+    uint64_t a = uv_hrtime();
+    es_publish_event_simple(t->c, ev, custom, NULL, NULL);
+    t->ns[i] = uv_hrtime() - a;
+  }
+  es_event_free(ev);
+  cJSON_Delete(custom);
+}
+
+static int caller(long n) {
+  uv_loop_t loop;
+  es_client_options o;
+  timing t;
+  uv_thread_t th;
+  double med[2], p99[2];
+  int k;
+
+  uv_loop_init(&loop);
+  es_client_options_init(&o);
+  o.endpoint = "http://127.0.0.1:9"; /* nothing is sent: dry run */
+  o.dry_run = 1;
+  o.max_queue_events = (size_t)n + 1;
+  o.max_queue_bytes = (size_t)n * 1024;
+  es_client_init(&loop, &t.c, &o);
+  t.n = n;
+  t.ns = calloc((size_t)n, sizeof(uint64_t));
+  for (k = 0; k < 2; k++) {
+    if (k == 0) {
+      time_calls(&t); /* on the loop thread */
+    } else {
+      uv_thread_create(&th, time_calls, &t);
+      uv_thread_join(&th);
+    }
+    qsort(t.ns, (size_t)n, sizeof(uint64_t), cmp_u64);
+    med[k] = t.ns[n / 2] / 1e3;
+    p99[k] = t.ns[n * 99 / 100] / 1e3;
+    uv_run(&loop, UV_RUN_DEFAULT); /* drain */
+  }
+  es_client_close(t.c, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  free(t.ns);
+  printf("loop_median_us=%.3f loop_p99_us=%.3f thread_median_us=%.3f "
+         "thread_p99_us=%.3f\n",
+         med[0], p99[0], med[1], p99[1]);
+  return 0;
+}
+
+/* ---- loop stall --------------------------------------------------------- */
+
+typedef struct stall {
+  uv_loop_t *loop;
+  uint64_t last_check_ns, last_idle_ns, max_ns;
+  int started;
+} stall;
+
+/* Busy time of the iteration that just ended: wall time since the previous
+ * check handle, minus the time libuv spent waiting in poll. */
+static void on_check(uv_check_t *h) {
+  stall *s = h->data;
+  uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(s->loop);
+  if (s->started) {
+    uint64_t busy = (now - s->last_check_ns) - (idle - s->last_idle_ns);
+    if (busy > s->max_ns)
+      s->max_ns = busy;
+  }
+  s->started = 1;
+  s->last_check_ns = now;
+  s->last_idle_ns = idle;
+}
+
+typedef struct pubthread {
+  es_client *c;
+  long n;
+} pubthread;
+
+static void publisher(void *arg) {
+  pubthread *p = arg;
+  long i = 0;
+  while (i < p->n) {
+    int rc = es_publish_json(p->c, "processor_events", "batch_processed",
+                             event300, sizeof(event300) - 1, on_done, NULL);
+    if (rc == 0)
+      i++;
+    else if (rc == ES_EQUEUEFULL)
+      uv_sleep(1);
+    else
+      exit(1);
+  }
+}
+
+static void keep(uv_timer_t *t) {
+  (void)t;
+}
+
+static int loop_stall(const char *url, long n) {
+  uv_loop_t loop;
+  es_client_options o;
+  es_client *c;
+  uv_check_t check;
+  uv_timer_t keepalive;
+  uv_thread_t th;
+  pubthread p;
+  stall s;
+
+  memset(&s, 0, sizeof(s));
+  uv_loop_init(&loop);
+  uv_loop_configure(&loop, UV_METRICS_IDLE_TIME);
+  s.loop = &loop;
+  es_client_options_init(&o);
+  o.endpoint = url;
+  o.check_registration = 0;
+  o.ready_timeout_ms = 0;
+  o.max_connections = 8;
+  o.pipeline_depth = 32;
+  es_client_init(&loop, &c, &o);
+  uv_check_init(&loop, &check);
+  check.data = &s;
+  uv_check_start(&check, on_check);
+  uv_timer_init(&loop, &keepalive);
+  uv_timer_start(&keepalive, keep, 50, 50);
+  p.c = c;
+  p.n = n;
+  uv_thread_create(&th, publisher, &p);
+  while (done < n)
+    uv_run(&loop, UV_RUN_ONCE);
+  uv_thread_join(&th);
+  uv_close((uv_handle_t *)&check, NULL);
+  uv_close((uv_handle_t *)&keepalive, NULL);
+  es_client_close(c, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  printf("max_loop_stall_us=%.1f events=%ld failed=%ld\n", s.max_ns / 1e3, n,
+         failed);
+  return 0;
+}
+
+/* ---- memory ------------------------------------------------------------- */
+
+static int memory(long n, long limit) {
+  uv_loop_t loop;
+  es_client_options o;
+  es_client *c;
+  es_stats st;
+  long i, accepted = 0, rejected = 0, before, after;
+  double per_event_rss, per_event_overhead;
+
+  uv_loop_init(&loop);
+  es_client_options_init(&o);
+  o.endpoint = "http://127.0.0.1:9"; /* discard port: nobody listens */
+  o.max_queue_events = (size_t)limit;
+  o.max_queue_bytes = (size_t)1 << 40;
+  o.ready_timeout_ms = 600000; /* events wait: the sidecar is "down" */
+  o.close_timeout_ms = 0;
+  es_client_init(&loop, &c, &o);
+  before = rss_kb();
+  for (i = 0; i < n; i++) {
+    int rc = es_publish_json(c, "processor_events", "batch_processed", event300,
+                             sizeof(event300) - 1, on_done, NULL);
+    if (rc == 0)
+      accepted++;
+    else if (rc == ES_EQUEUEFULL)
+      rejected++;
+    if (i == limit - 1) {
+      after = rss_kb();
+      es_client_stats(c, &st);
+      per_event_rss = (double)(after - before) * 1024 / (double)accepted;
+      per_event_overhead = (double)st.queued_bytes / (double)st.queued_events -
+                           (double)(sizeof(event300) - 1);
+      printf("queued=%llu bytes_per_event_rss=%.0f serialized_bytes=%zu "
+             "queue_bytes_per_event=%.0f\n",
+             (unsigned long long)st.queued_events, per_event_rss,
+             sizeof(event300) - 1 + 8,
+             per_event_overhead + (double)(sizeof(event300) - 1));
+    }
+  }
+  printf("offered=%ld accepted=%ld rejected=%ld peak_rss_mb=%.1f\n", n,
+         accepted, rejected, peak_rss_kb() / 1024.0);
+  es_client_close(c, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  /* URL "nginx": start Debian's nginx (answering 204) for this run. */
+  static nginx ngx;
+  static char url[64];
+  int rc;
+  if (argc >= 3 && strcmp(argv[2], "nginx") == 0 &&
+      (strcmp(argv[1], "throughput") == 0 || strcmp(argv[1], "stall") == 0)) {
+    if (nginx_start(&ngx, NULL) != 0) {
+      fprintf(stderr, "nginx not available (scripts/install-deps --bench)\n");
+      return 1;
+    }
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ngx.port);
+    argv[2] = url;
+    rc = main(argc, argv);
+    nginx_stop(&ngx);
+    return rc;
+  }
+  if (argc >= 5 && strcmp(argv[1], "throughput") == 0) {
+    unsigned bulk = 1;
+    int enrich = 0, i;
+    for (i = 5; i < argc; i++) {
+      if (strcmp(argv[i], "bulk") == 0 && i + 1 < argc)
+        bulk = (unsigned)atoi(argv[++i]);
+      else if (strcmp(argv[i], "enrich") == 0)
+        enrich = 1;
+    }
+    return throughput(argv[2], atol(argv[3]), (unsigned)atoi(argv[4]), bulk,
+                      enrich);
+  }
+  if (argc == 3 && strcmp(argv[1], "caller") == 0)
+    return caller(atol(argv[2]));
+  if (argc == 4 && strcmp(argv[1], "stall") == 0)
+    return loop_stall(argv[2], atol(argv[3]));
+  if (argc == 4 && strcmp(argv[1], "memory") == 0)
+    return memory(atol(argv[2]), atol(argv[3]));
+  fprintf(stderr, "usage: see the comment at the top of publish_bench.c\n");
+  return 2;
+}
