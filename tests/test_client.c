@@ -848,6 +848,58 @@ static void test_four_threads(void) {
   insc_free(&s);
 }
 
+/* ---- stats --------------------------------------------------------------- */
+
+static int stats_calls;
+static es_stats last_stats;
+static void on_stats(es_client *c, const es_stats *st, void *arg) {
+  (void)c;
+  (void)arg;
+  stats_calls++;
+  last_stats = *st;
+}
+
+static void test_periodic_stats(void) {
+  uv_loop_t loop;
+  es_sidecar_options so;
+  insc s;
+  es_client *c;
+  es_client_options o;
+  es_stats st;
+  int i, never = 0;
+
+  tally_reset();
+  stats_calls = 0;
+  uv_loop_init(&loop);
+  es_sidecar_options_init(&so);
+  so.delay_ms = 2;
+  ASSERT(insc_start(&loop, &s, &so) == 0);
+  base_options(&o, s.url);
+  o.stats_cb = on_stats;
+  o.stats_interval_ms = 50;
+  ASSERT(es_client_init(&loop, &c, &o) == 0);
+  for (i = 0; i < 100; i++)
+    CHECK_EQ_INT(publish_i(c, i, NULL), 0);
+  es_client_stats(c, &st);
+  CHECK_EQ_INT(st.accepted, 100);
+  CHECK_EQ_INT(st.queued_events, 100);
+  CHECK(st.queued_bytes > 100 * 200);
+  run_until_n(&loop, &T.total, 100, 5000);
+  run_until_n(&loop, &never, 1, 180); /* a few more periods */
+  CHECK(stats_calls >= 2);
+  CHECK_EQ_INT(last_stats.succeeded, 100);
+  CHECK_EQ_INT(last_stats.queued_events, 0);
+  CHECK_EQ_INT(last_stats.in_flight, 0);
+  CHECK(last_stats.open_connections >= 1);
+  CHECK(last_stats.latency_p50_us > 0);
+  CHECK(last_stats.latency_p99_us >= last_stats.latency_p50_us);
+  CHECK_EQ_INT(last_stats.requests, 100);
+  close_client(&loop, c);
+  insc_stop(&loop, &s);
+  CHECK_EQ_INT(close_loop(&loop), 0);
+  insc_free(&s);
+}
+
 /* ---- bad arguments ----------------------------------------------------- */
 
 static void test_refusals(void) {
@@ -930,6 +982,7 @@ int main(void) {
   RUN(test_event_deadline);
   RUN(test_fire_and_forget_logged);
   RUN(test_four_threads);
+  RUN(test_periodic_stats);
   CHECK_EQ_INT(count_fds(), fds);
   log_reset();
   return TEST_DONE();
