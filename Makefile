@@ -8,8 +8,11 @@ CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS = http_response event_parse publish_line sidecar
 
-.PHONY: all deps test-deps configure build test test-asan test-tsan test-valgrind demo bench install clean format
+.PHONY: fuzz-build fuzz-smoke all deps test-deps configure build test test-asan test-tsan test-valgrind demo bench install clean format
 
 all: build
 
@@ -51,6 +54,27 @@ test-valgrind: test-deps build
 	  $(VALGRIND) "$$t" || { rc=$$?; [ $$rc -eq 77 ] || exit $$rc; }; \
 	done
 
+# libFuzzer targets (clang, ASan+UBSan); fuzz-smoke runs each for
+# FUZZ_SECONDS on a scratch copy of its committed corpus.
+fuzz-build:
+	@scripts/install-deps --fuzz
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DES_BUILD_FUZZ=ON -DES_SANITIZE=address,undefined \
+	  -DES_BUILD_TESTS=OFF -DES_BUILD_EXAMPLES=OFF -DES_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+fuzz-smoke: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  work=$$(mktemp -d /tmp/es-fuzz.XXXXXX); \
+	  echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; \
+	  if ! $(FUZZ_BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	      -print_final_stats=1 -artifact_prefix="$$work/" "$$work" \
+	      fuzz/corpus/$$t > "$$work/log" 2>&1; then \
+	    tail -n 60 "$$work/log"; ls "$$work"; exit 1; \
+	  fi; \
+	  grep -E "stat::number_of_executed_units|stat::new_units_added" "$$work/log"; \
+	  rm -rf "$$work"; \
+	done
+
 demo: build
 	@scripts/demo $(BUILD)
 
@@ -65,4 +89,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -40,12 +40,16 @@ static void es__conn_timer_cb(uv_timer_t *timer);
  * is cheap (a heap update), so it is also done per read in ES__PHASE_IO. */
 static void es__conn_set_phase(es__http_conn *conn, enum es__conn_phase p) {
   conn->phase = p;
+  if (conn->detached)
+    return;
   uv_timer_start(&conn->timer, es__conn_timer_cb, es__phase_timeout(conn, p),
                  0);
 }
 
 /* An idle keep-alive connection does not keep the caller's loop alive. */
 static void es__conn_hold_loop(es__http_conn *conn, int hold) {
+  if (conn->detached)
+    return;
   if (hold) {
     uv_ref(&conn->s.handle);
     uv_ref((uv_handle_t *)&conn->timer);
@@ -91,9 +95,11 @@ void es__http_conn_fail(es__http_conn *conn, int err) {
   pool->n_conns--;
   if (was_connecting)
     pool->n_connecting--;
-  uv_timer_stop(&conn->timer);
-  uv_close((uv_handle_t *)&conn->timer, es__conn_on_close);
-  uv_close(&conn->s.handle, es__conn_on_close);
+  if (!conn->detached) {
+    uv_timer_stop(&conn->timer);
+    uv_close((uv_handle_t *)&conn->timer, es__conn_on_close);
+    uv_close(&conn->s.handle, es__conn_on_close);
+  }
 
   if (err == 0)
     err = ES_EPEERCLOSED;
@@ -198,17 +204,13 @@ static void es__conn_alloc_cb(uv_handle_t *handle, size_t suggested,
   *buf = uv_buf_init(pool->read_buf, sizeof(pool->read_buf));
 }
 
-static void es__conn_read_cb(uv_stream_t *stream, ssize_t nread,
-                             const uv_buf_t *buf) {
-  es__http_conn *conn = stream->data;
-  es__http_pool *pool = conn->pool;
+/* What a read brings: bytes, EOF or an error. Separate from the libuv
+ * callback so that the fuzzer drives exactly this path. */
+static void es__conn_on_read(es__http_conn *conn, ssize_t nread,
+                             const char *data) {
   llhttp_errno_t rc;
 
-  if (buf->base == pool->read_buf)
-    pool->read_buf_busy = 0;
-  if (conn->state != ES__CONN_OPEN)
-    return;
-  if (nread == 0)
+  if (conn->state != ES__CONN_OPEN || nread == 0)
     return;
   if (nread < 0) {
     if (nread == UV_EOF) {
@@ -235,7 +237,7 @@ static void es__conn_read_cb(uv_stream_t *stream, ssize_t nread,
     return;
   }
   conn->err = 0;
-  rc = llhttp_execute(&conn->parser, buf->base, (size_t)nread);
+  rc = llhttp_execute(&conn->parser, data, (size_t)nread);
   if (conn->state != ES__CONN_OPEN)
     return; /* closed from inside a callback */
   if (rc != HPE_OK && rc != HPE_PAUSED) {
@@ -249,7 +251,16 @@ static void es__conn_read_cb(uv_stream_t *stream, ssize_t nread,
     return;
   }
   es__conn_update_phase(conn);
-  es__http_pool_kick(pool);
+  es__http_pool_kick(conn->pool);
+}
+
+static void es__conn_read_cb(uv_stream_t *stream, ssize_t nread,
+                             const uv_buf_t *buf) {
+  es__http_conn *conn = stream->data;
+
+  if (buf->base == conn->pool->read_buf)
+    conn->pool->read_buf_busy = 0;
+  es__conn_on_read(conn, nread, buf->base);
 }
 
 /* ---- llhttp callbacks ------------------------------------------------- */
@@ -530,5 +541,82 @@ int es__http_conn_start(es__http_pool *pool) {
     return rc;
   }
   es__conn_set_phase(conn, ES__PHASE_CONNECT);
+  return 0;
+}
+
+/* ---- the fuzzer's entry ------------------------------------------------ */
+
+static int es__fuzz_completions[8];
+
+static void es__fuzz_cb(es__http_request *req, int err,
+                        const es__http_response *res) {
+  int i = (int)(intptr_t)req->data;
+  (void)err;
+  if (res != NULL && (res->status < 200 || res->status > 999 ||
+                      (res->body_len > 0 && res->body == NULL)))
+    abort();
+  es__fuzz_completions[i]++;
+}
+
+int es__http_fuzz_responses(const uint8_t *data, size_t size) {
+  es__http_pool *pool;
+  es__http_conn *conn;
+  es__http_request reqs[8];
+  unsigned n, i, head_mask;
+  size_t off = 0;
+  uint32_t rng;
+
+  if (size < 3)
+    return 0;
+  n = 1 + data[0] % 8;
+  head_mask = data[1];
+  rng = data[2] | 1u;
+  data += 3;
+  size -= 3;
+  pool = es__calloc(1, sizeof(*pool));
+  conn = es__calloc(1, sizeof(*conn));
+  if (pool == NULL || conn == NULL)
+    abort();
+  es__http_pool_options_init(&pool->o);
+  pool->o.max_header_bytes = 2048;
+  pool->o.max_body_bytes = 4096;
+  es__queue_init(&pool->waiting);
+  es__queue_init(&pool->conns);
+  conn->pool = pool;
+  conn->detached = 1;
+  conn->state = ES__CONN_OPEN;
+  es__queue_init(&conn->inflight);
+  es__queue_init(&conn->node);
+  es__buf_init(&conn->body, 0);
+  llhttp_init(&conn->parser, HTTP_RESPONSE, es__settings());
+  conn->parser.data = conn;
+  memset(reqs, 0, sizeof(reqs));
+  for (i = 0; i < n; i++) {
+    es__fuzz_completions[i] = 0;
+    reqs[i].is_head = (head_mask >> i) & 1;
+    reqs[i].cb = es__fuzz_cb;
+    reqs[i].data = (void *)(intptr_t)i;
+    reqs[i].written = 1;
+    es__queue_insert_tail(&conn->inflight, &reqs[i].node);
+    conn->n_inflight++;
+  }
+  /* Random cuts, so that every parser state meets the end of a read. */
+  while (off < size && conn->state == ES__CONN_OPEN) {
+    size_t len;
+    rng = rng * 1103515245u + 12345u;
+    len = 1 + (rng >> 16) % 64;
+    if (len > size - off)
+      len = size - off;
+    es__conn_on_read(conn, (ssize_t)len, (const char *)data + off);
+    off += len;
+  }
+  es__conn_on_read(conn, UV_EOF, NULL);
+  /* Whatever arrived, every request ended exactly once. */
+  for (i = 0; i < n; i++)
+    if (es__fuzz_completions[i] != 1)
+      abort();
+  es__buf_free(&conn->body);
+  es__free(conn);
+  es__free(pool);
   return 0;
 }

@@ -31,6 +31,7 @@ struct es__http_conn {
   llhttp_t parser;
   enum es__conn_state state;
   enum es__conn_phase phase;
+  int detached;       /* no socket, no timer: the fuzzer feeds it */
   int handles;        /* libuv handles not yet closed */
   int no_reuse;       /* peer asked to close after the current answer */
   int err;            /* why a parser callback stopped the parser */
@@ -84,6 +85,11 @@ int es__http_conn_start(es__http_pool *pool);
 void es__http_conn_write(es__http_conn *conn, unsigned n);
 /* Fails the connection's requests with err and closes it. */
 void es__http_conn_fail(es__http_conn *conn, int err);
+
+/* The fuzzer's entry: parses data as answers to up to 8 pipelined
+ * requests, cut at random points, then EOF; aborts if any request does not
+ * end exactly once. */
+int es__http_fuzz_responses(const uint8_t *data, size_t size);
 
 /* http_pool.c */
 void es__http_pool_kick(es__http_pool *pool);
