@@ -69,7 +69,7 @@ ES_EXTERN const char *es_version_string(void);
   XX(EDROPPED, -30007, "event dropped to make room in a full queue")           \
   XX(ECLOSED, -30008, "client is closing or closed")                           \
   XX(ECANCELED, -30009, "canceled by close")                                   \
-  XX(ETIMEDOUT, -30010, "event deadline expired before delivery")             \
+  XX(ETIMEDOUT, -30010, "event deadline expired before delivery")              \
   XX(EATTEMPTS, -30011, "retry limit reached")                                 \
   XX(ENOTREGISTERED, -30012, "component not registered with the sidecar")      \
   XX(EHTTP, -30013, "sidecar answered with an error status")                   \
@@ -88,7 +88,7 @@ typedef enum {
 #define ES__ERR_ENUM(name, value, msg) ES_##name = (value),
   ES_ERRNO_MAP(ES__ERR_ENUM)
 #undef ES__ERR_ENUM
-  ES_ERRNO_MIN_ = -30100 /* every ES_E* code is above this */
+      ES_ERRNO_MIN_ = -30100 /* every ES_E* code is above this */
 } es_errno_t;
 
 /* A static, human readable message for any code (ES_E*, UV_E* or unknown).
@@ -272,7 +272,10 @@ typedef struct es_publish_result {
   int status;             /* 0, or the ES_E / UV_E code that ended it */
   int http_status;        /* the last HTTP status, 0 when none */
   const char *error_code; /* the sidecar's "errorCode", or NULL */
-  const char *message;    /* the sidecar's "message" (or text body), or NULL */
+  const char *message;    /* the sidecar's "message" (or text body); after
+                             a transport failure ended the retries
+                             (ES_EATTEMPTS, ES_ETIMEDOUT), the name of its
+                             code, e.g. "ES_ERESPTIMEDOUT"; or NULL */
   unsigned attempts;      /* requests sent for it (0: never sent) */
   uint64_t latency_us;    /* from acceptance to this callback */
   const char *event_type; /* as published */
@@ -329,14 +332,14 @@ typedef void (*es_request_cb)(es_client *client, const es_request_info *req,
 typedef void (*es_log_cb)(es_log_level level, const char *message, void *arg);
 
 typedef struct es_stats {
-  uint64_t accepted;  /* publish calls that returned 0 */
-  uint64_t succeeded; /* completed with status 0 */
-  uint64_t failed;    /* completed with an error (dropped excluded) */
-  uint64_t dropped;   /* completed with ES_EDROPPED */
-  uint64_t rejected;  /* publish calls refused with ES_EQUEUEFULL */
-  uint64_t retries;   /* requests sent again */
-  uint64_t requests;  /* HTTP requests sent for events */
-  uint64_t in_flight; /* events in requests awaiting an answer */
+  uint64_t accepted;      /* publish calls that returned 0 */
+  uint64_t succeeded;     /* completed with status 0 */
+  uint64_t failed;        /* completed with an error (dropped excluded) */
+  uint64_t dropped;       /* completed with ES_EDROPPED */
+  uint64_t rejected;      /* publish calls refused with ES_EQUEUEFULL */
+  uint64_t retries;       /* requests sent again */
+  uint64_t requests;      /* HTTP requests sent for events */
+  uint64_t in_flight;     /* events in requests awaiting an answer */
   uint64_t queued_events; /* accepted, not completed (in flight included) */
   uint64_t queued_bytes;
   uint64_t open_connections;
@@ -348,11 +351,11 @@ typedef void (*es_stats_cb)(es_client *client, const es_stats *stats,
 
 typedef struct es_client_options {
   /* Where and what. NULL means: from the environment, else the default. */
-  const char *endpoint;     /* $DAPR_HTTP_ENDPOINT, else
-                               http://127.0.0.1:$DAPR_HTTP_PORT (3500);
-                               also unix:/path */
-  const char *api_token;    /* $DAPR_API_TOKEN; sent as dapr-api-token */
-  const char *binding_name; /* $EVENT_STORE_NAME, else "eventstore" */
+  const char *endpoint;         /* $DAPR_HTTP_ENDPOINT, else
+                                   http://127.0.0.1:$DAPR_HTTP_PORT (3500);
+                                   also unix:/path */
+  const char *api_token;        /* $DAPR_API_TOKEN; sent as dapr-api-token */
+  const char *binding_name;     /* $EVENT_STORE_NAME, else "eventstore" */
   const char *application_name; /* $ATLAN_APPLICATION_NAME, else "default" */
   /* Authentication headers put in the binding's metadata, after
    * "content-type": static ones, then the provider's. */
@@ -371,8 +374,8 @@ typedef struct es_client_options {
    * (rawPayload, ttlInSeconds, ...); percent-encoded. Pub/sub only. */
   const es_header *publish_metadata;
   size_t n_publish_metadata;
-  int cloudevents;           /* wrap events as CloudEvents 1.0
-                                (application/cloudevents+json) */
+  int cloudevents;                /* wrap events as CloudEvents 1.0
+                                     (application/cloudevents+json) */
   const char *cloudevents_source; /* "libeventstore/<application name>" */
   /* Bulk publish (pub/sub only): events for the same topic go together, up
    * to bulk_max_events and bulk_max_bytes, waiting at most linger_ms for a
@@ -383,16 +386,17 @@ typedef struct es_client_options {
   uint64_t linger_ms;       /* 5 */
 
   /* Queue. */
-  size_t max_queue_events; /* 100000 */
-  size_t max_queue_bytes;  /* 64 MiB */
+  size_t max_queue_events;     /* 100000 */
+  size_t max_queue_bytes;      /* 64 MiB */
   es_overflow_policy overflow; /* ES_OVERFLOW_REJECT_NEW */
-  size_t max_event_bytes;  /* 1 MiB; larger events get ES_E2BIG */
+  size_t max_event_bytes;      /* 1 MiB; larger events get ES_E2BIG */
 
   /* Transport. */
   unsigned max_connections;    /* 4 */
   unsigned pipeline_depth;     /* requests in flight per connection: 16 */
   uint64_t connect_timeout_ms; /* 5000 */
-  uint64_t request_timeout_ms; /* first byte, and between reads: 10000 */
+  uint64_t request_timeout_ms; /* to an answer's first byte, and from it to
+                                  the answer's end: 10000 */
 
   /* Retries: connection errors, timeouts, 408, 429, 500, 502, 503, 504. */
   unsigned max_attempts;         /* 10; 0: until the deadline */
@@ -481,8 +485,7 @@ ES_EXTERN int es_publish_json(es_client *client, const char *event_type,
  * /v1.0/metadata). cb gets 1 (registered), 0 (not) or a negative code (the
  * question could not be answered). Loop thread. 0 or ES_EINVAL,
  * ES_ECLOSED, ES_ENOMEM. */
-typedef void (*es_registered_cb)(es_client *client, int registered,
-                                 void *data);
+typedef void (*es_registered_cb)(es_client *client, int registered, void *data);
 ES_EXTERN int es_client_is_component_registered(es_client *client,
                                                 const char *name,
                                                 es_registered_cb cb,

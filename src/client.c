@@ -694,8 +694,12 @@ static void es__item_outcome(es_client *c, es__item *it,
   } else if (out->retryable) {
     uint64_t deadline = es__deadline_ms(c, it), delay, cap;
     if (c->o.max_attempts != 0 && it->attempts >= c->o.max_attempts) {
+      /* The last failure is in the result: HTTP status and the sidecar's
+       * words, or for a transport failure its code's name as message. */
       es__complete(c, it, ES_EATTEMPTS, out->http_status, out->error_code,
-                   out->message);
+                   out->message       ? out->message
+                   : out->http_status ? NULL
+                                      : es_err_name(out->code));
       return;
     }
     /* Exponential backoff with full jitter; Retry-After when given. */
@@ -707,7 +711,9 @@ static void es__item_outcome(es_client *c, es__item *it,
       delay = (uint64_t)out->retry_after_ms;
     if (now + delay >= deadline) {
       es__complete(c, it, ES_ETIMEDOUT, out->http_status, out->error_code,
-                   out->message);
+                   out->message       ? out->message
+                   : out->http_status ? NULL
+                                      : es_err_name(out->code));
       return;
     }
     it->due_ms = now + delay;

@@ -36,8 +36,7 @@ static uint64_t es__phase_timeout(const es__http_conn *conn,
 
 static void es__conn_timer_cb(uv_timer_t *timer);
 
-/* The one timer of a connection, re-armed at each change of phase. Re-arming
- * is cheap (a heap update), so it is also done per read in ES__PHASE_IO. */
+/* The one timer of a connection, re-armed at each change of phase. */
 static void es__conn_set_phase(es__http_conn *conn, enum es__conn_phase p) {
   conn->phase = p;
   if (conn->detached)
@@ -63,11 +62,15 @@ static void es__conn_update_phase(es__http_conn *conn) {
   if (conn->state != ES__CONN_OPEN)
     return;
   es__conn_hold_loop(conn, conn->n_inflight > 0);
+  /* Armed once per phase, not per read: an answer must complete within
+   * io_timeout_ms of its first byte, so a peer trickling one byte at a time
+   * cannot hold a connection (and its requests) forever. */
   if (conn->n_inflight == 0)
     es__conn_set_phase(conn, ES__PHASE_IDLE);
-  else if (conn->in_response)
-    es__conn_set_phase(conn, ES__PHASE_IO);
-  else if (conn->phase != ES__PHASE_RESPONSE)
+  else if (conn->in_response) {
+    if (conn->phase != ES__PHASE_IO)
+      es__conn_set_phase(conn, ES__PHASE_IO);
+  } else if (conn->phase != ES__PHASE_RESPONSE)
     es__conn_set_phase(conn, ES__PHASE_RESPONSE);
 }
 

@@ -85,14 +85,16 @@ static void send_next_piece(uv_timer_t *t) {
 
   if (c->closing)
     return;
-  if (c->piece < 8 && p->splits[c->piece] != 0 &&
-      p->splits[c->piece] < p->script_len)
+  if (p->drip_ms)
+    end = c->sent + 1;
+  else if (c->piece < 8 && p->splits[c->piece] != 0 &&
+           p->splits[c->piece] < p->script_len)
     end = p->splits[c->piece];
   send_bytes(c, p->script + c->sent, end - c->sent);
   c->sent = end;
   c->piece++;
   if (c->sent < p->script_len)
-    uv_timer_start(&c->timer, send_next_piece, 1, 0);
+    uv_timer_start(&c->timer, send_next_piece, p->drip_ms ? p->drip_ms : 1, 0);
   else
     finish_script(c);
 }

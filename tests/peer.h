@@ -26,7 +26,8 @@ typedef struct peer {
   size_t splits[8]; /* offsets where the script is cut, ascending, 0-ended */
   unsigned expect;  /* requests before answering (default 1) */
   enum peer_after after;
-  int unsolicited; /* send the script right after accepting */
+  int unsolicited;  /* send the script right after accepting */
+  unsigned drip_ms; /* if set: one byte every drip_ms (splits ignored) */
   unsigned accepted;
   unsigned requests;
   int closed;
