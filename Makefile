@@ -42,7 +42,7 @@ test-asan: test-deps
 test-tsan: test-deps
 	cmake -S . -B $(TSAN_BUILD) -DES_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug -DES_BUILD_BENCH=OFF $(CMAKE_FLAGS)
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
-	cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=1" ctest --output-on-failure -R "test_client|example_threads|test_http$$"
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=1" ctest --output-on-failure -R "test_client|test_background|example_threads|example_no_libuv|test_http$$"
 
 # valgrind memcheck of every test program: any error or leak fails it.
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \

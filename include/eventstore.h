@@ -519,6 +519,58 @@ ES_EXTERN void es_client_close(es_client *client, es_close_cb cb);
  * never torn 64-bit values on 64-bit platforms). */
 ES_EXTERN void es_client_stats(es_client *client, es_stats *stats);
 
+/* ------------------------------------------------------------------------ */
+/* Background mode: for programs that do not run libuv                       */
+
+/* How completions reach the caller in background mode. */
+typedef enum {
+  /* Callbacks run on the library's own thread: keep them short, and lock
+   * what they share with the rest of the program. */
+  ES_DELIVER_ON_LIBRARY_THREAD = 0,
+  /* Completions wait in a queue until the caller runs them with
+   * es_client_poll() on its own thread; es_client_fd() becomes readable
+   * when some are waiting. */
+  ES_DELIVER_BY_POLL = 1
+} es_delivery;
+
+/* Starts a client on a loop and a thread of the library's own: the same
+ * client as es_client_init gives, for programs without a libuv loop. Publish
+ * from any thread as usual. Use es_client_flush_sync and es_client_close_sync
+ * (not es_client_flush/es_client_close) with it; the other client functions
+ * that say "loop thread" must not be called. options may be NULL. Blocks
+ * until the thread runs. Errors: as es_client_init, and UV_E* when the
+ * thread, loop or descriptor cannot be created. */
+ES_EXTERN int es_client_start_background(es_client **client,
+                                         const es_client_options *options,
+                                         es_delivery delivery);
+
+/* ES_DELIVER_BY_POLL: runs up to max waiting completions (0: all) on the
+ * calling thread, in completion order, and returns how many ran. Never
+ * blocks. Any thread, one at a time. ES_EINVAL when not in this mode. */
+ES_EXTERN int es_client_poll(es_client *client, unsigned max);
+
+/* ES_DELIVER_BY_POLL: a descriptor (eventfd) that is readable while
+ * completions are waiting, for the caller's own poll/epoll/select/libevent
+ * loop. Owned by the client: do not read or close it. ES_EINVAL when not in
+ * this mode. */
+ES_EXTERN int es_client_fd(const es_client *client);
+
+/* Background mode: waits until every event accepted before the call has
+ * completed (0), or timeout_ms has passed (ES_ETIMEDOUT; 0 means no limit).
+ * Completions delivered by poll need not have been polled. ES_EBUSY from a
+ * completion callback or the library's thread (it would deadlock),
+ * ES_EINVAL when not in background mode. */
+ES_EXTERN int es_client_flush_sync(es_client *client, uint64_t timeout_ms);
+
+/* Background mode: closes the client, waiting at most timeout_ms for queued
+ * events (the rest complete with ES_ECANCELED), runs any completions still
+ * waiting to be polled on the calling thread, joins the library's thread
+ * and frees everything, descriptor included. Returns 0, or ES_ETIMEDOUT when
+ * events had to be canceled. ES_EBUSY (nothing done) from a completion
+ * callback or the library's thread. Other threads must have stopped
+ * publishing. */
+ES_EXTERN int es_client_close_sync(es_client *client, uint64_t timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "alloc.h"
+#include "background.h"
 #include "dapr.h"
 #include "event.h"
 #include "eventstore.h"
@@ -151,6 +152,7 @@ struct es_client {
   uint64_t close_deadline_ms;
   es_close_cb close_cb;
   int pool_open;
+  es__bg *bg; /* background mode, or NULL */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -272,7 +274,11 @@ static void es__complete(es_client *c, es__item *it, int status,
   r.event_type = es__item_type(it);
   r.event_name = es__item_name(it);
   if (it->cb != NULL) {
-    it->cb(c, &r, it->data);
+    if (c->bg == NULL || !es__bg_deliver(c->bg, c, &r, it->cb, it->data)) {
+      es__in_callback++;
+      it->cb(c, &r, it->data);
+      es__in_callback--;
+    }
   } else if (status != 0 && status != ES_ENOTREGISTERED) {
     /* Fire-and-forget: nobody else will hear of it. ENOTREGISTERED was
      * announced once when the check failed. */
@@ -1686,23 +1692,45 @@ int es_client_flush(es_client *c, uint64_t timeout_ms, es_flush_cb cb,
   return 0;
 }
 
+/* Everything is closed: the close callback, then the memory (kept for
+ * es_client_close_sync in background mode). */
+static void es__closed(es_client *c) {
+  if (c->close_cb)
+    c->close_cb(c);
+  if (c->bg != NULL)
+    es__bg_closed(c->bg);
+  else
+    es__client_free(c);
+}
+
 static void es__handle_closed(uv_handle_t *h) {
   es_client *c = h->data;
-  if (--c->handles_open == 0 && !c->pool_open) {
-    if (c->close_cb)
-      c->close_cb(c);
-    es__client_free(c);
-  }
+  if (--c->handles_open == 0 && !c->pool_open)
+    es__closed(c);
 }
 
 static void es__pool_closed(void *arg) {
   es_client *c = arg;
   c->pool_open = 0;
-  if (c->handles_open == 0) {
-    if (c->close_cb)
-      c->close_cb(c);
-    es__client_free(c);
-  }
+  if (c->handles_open == 0)
+    es__closed(c);
+}
+
+void es__client_attach_bg(es_client *c, es__bg *bg) {
+  c->bg = bg;
+  c->loop_thread = uv_thread_self();
+}
+
+es__bg *es__client_bg(const es_client *c) {
+  return c->bg;
+}
+
+void es__client_set_close_timeout(es_client *c, uint64_t ms) {
+  c->o.close_timeout_ms = ms;
+}
+
+void es__client_destroy(es_client *c) {
+  es__client_free(c);
 }
 
 /* Cancels whatever is left and closes every handle. Runs from the

@@ -1,7 +1,7 @@
 #include "sidecar_proc.h"
 
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,6 @@
 #error "ES_SIDECAR_PATH must name the es-sidecar binary"
 #endif
 
-extern char **environ;
 static int counter;
 
 int sidecar_proc_start(sidecar_proc *s, int port, const char *const *args) {
@@ -40,9 +39,15 @@ int sidecar_proc_start(sidecar_proc *s, int port, const char *const *args) {
   for (i = 0; args && args[i] && n < 38; i++)
     argv[n++] = args[i];
   argv[n] = NULL;
-  if (posix_spawn(&s->pid, ES_SIDECAR_PATH, NULL, NULL, (char **)argv,
-                  environ) != 0)
+  s->pid = fork();
+  if (s->pid < 0)
     return -1;
+  if (s->pid == 0) {
+    /* If the test dies, so does its sidecar (and ctest's pipe closes). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    execv(ES_SIDECAR_PATH, (char **)argv);
+    _exit(127);
+  }
   for (i = 0; i < 500; i++) {
     FILE *f = fopen(s->port_file, "r");
     struct timespec ts = {0, 10 * 1000 * 1000};
