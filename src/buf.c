@@ -16,7 +16,7 @@ void es__buf_free(es__buf *b) {
   es__buf_init(b, b->max);
 }
 
-int es__buf_reserve(es__buf *b, size_t n) {
+int es__buf_grow(es__buf *b, size_t n) {
   size_t need, cap;
   char *p;
 
@@ -41,23 +41,6 @@ int es__buf_reserve(es__buf *b, size_t n) {
   b->data = p;
   b->cap = cap;
   return 0;
-}
-
-void es__buf_append(es__buf *b, const void *p, size_t n) {
-  if (n == 0 || es__buf_reserve(b, n) != 0)
-    return;
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-}
-
-void es__buf_append_str(es__buf *b, const char *s) {
-  es__buf_append(b, s, strlen(s));
-}
-
-void es__buf_append_char(es__buf *b, char c) {
-  if (es__buf_reserve(b, 1) != 0)
-    return;
-  b->data[b->len++] = c;
 }
 
 void es__buf_append_u64(es__buf *b, unsigned long long v) {

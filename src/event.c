@@ -48,6 +48,21 @@ enum {
   ES__F_TOPIC
 };
 
+/* ,"<key>": for each standard field, in order. */
+#define ES__KEY(k)                                                             \
+  { ",\"" k "\":", sizeof(",\"" k "\":") - 1 }
+static const struct {
+  const char *text;
+  size_t len;
+} es__std_keys[] = {
+    ES__KEY("application_name"), ES__KEY("created_timestamp"),
+    ES__KEY("workflow_type"),    ES__KEY("workflow_id"),
+    ES__KEY("workflow_run_id"),  ES__KEY("workflow_state"),
+    ES__KEY("activity_type"),    ES__KEY("activity_id"),
+    ES__KEY("attempt"),          ES__KEY("topic_name"),
+};
+#undef ES__KEY
+
 static const char *const es__reserved_top[] = {"metadata", "event_type",
                                                "event_name", "data"};
 
@@ -426,18 +441,15 @@ const cJSON *es_event_metadata(const es_event *ev) {
  * it alone; scalar values are built in *tmp (a caller-owned cJSON whose
  * valuestring is borrowed, never freed). */
 static const cJSON *es__enriched_std(const es__enrichment *enr, size_t idx,
-                                     const es_event *ev, cJSON *tmp) {
+                                     const es_event *ev, cJSON *tmp,
+                                     const cJSON *const *custom_std) {
   const es_workflow_context *ctx = enr->ctx;
-  const cJSON *custom;
   const char *s = NULL;
   int is_str = 0, is_null = 0;
   long long n = 0;
 
-  if (enr->custom != NULL) {
-    custom = cJSON_GetObjectItemCaseSensitive(enr->custom, es__std[idx].key);
-    if (custom != NULL)
-      return custom;
-  }
+  if (custom_std != NULL && custom_std[idx] != NULL)
+    return custom_std[idx];
   memset(tmp, 0, sizeof(*tmp));
   switch (idx) {
   case ES__F_APP:
@@ -500,21 +512,33 @@ static const cJSON *es__enriched_std(const es__enrichment *enr, size_t idx,
   return tmp;
 }
 
+/* Which standard fields custom metadata overrides, found in one pass. */
+static void es__custom_std(const cJSON *custom, const cJSON **out) {
+  const cJSON *v;
+  memset(out, 0, ES__NSTD * sizeof(*out));
+  for (v = custom ? custom->child : NULL; v != NULL; v = v->next) {
+    int idx = es__std_index(v->string);
+    if (idx >= 0)
+      out[idx] = v;
+  }
+}
+
 void es__event_write(es__buf *b, const es_event *ev,
                      const es__enrichment *enr) {
-  const cJSON *item, *v;
+  const cJSON *item, *v, *custom_std[ES__NSTD];
   cJSON tmp;
   size_t i;
+  int has_extras = cJSON_GetArraySize(ev->metadata) > (int)ES__NSTD;
 
+  if (enr != NULL)
+    es__custom_std(enr->custom, custom_std);
   es__buf_append_str(b, "{\"metadata\":{");
   item = ev->metadata->child;
   for (i = 0; i < ES__NSTD; i++, item = item->next) {
-    v = enr ? es__enriched_std(enr, i, ev, &tmp) : NULL;
-    if (i > 0)
-      es__buf_append_char(b, ',');
-    es__buf_append_char(b, '"');
-    es__buf_append_str(b, es__std[i].key);
-    es__buf_append(b, "\":", 2);
+    v = enr ? es__enriched_std(enr, i, ev, &tmp, custom_std) : NULL;
+    /* ,"key": precomputed: the keys are fixed */
+    es__buf_append(b, es__std_keys[i].text + (i == 0),
+                   es__std_keys[i].len - (i == 0));
     es__json_write(b, v ? v : item);
   }
   /* Extra metadata: the event's own (custom values win), then custom keys
@@ -522,7 +546,7 @@ void es__event_write(es__buf *b, const es_event *ev,
   for (; item != NULL; item = item->next) {
     v = enr && enr->custom
             ? cJSON_GetObjectItemCaseSensitive(enr->custom, item->string)
-            : NULL;
+            : NULL; /* extras of the event itself: rare */
     es__buf_append_char(b, ',');
     es__json_write_string(b, item->string, strlen(item->string));
     es__buf_append_char(b, ':');
@@ -530,8 +554,11 @@ void es__event_write(es__buf *b, const es_event *ev,
   }
   if (enr && enr->custom) {
     for (v = enr->custom->child; v != NULL; v = v->next) {
-      if (es__std_index(v->string) >= 0 ||
-          cJSON_GetObjectItemCaseSensitive(ev->metadata, v->string) != NULL)
+      int is_std = 0;
+      for (i = 0; i < ES__NSTD; i++)
+        is_std |= custom_std[i] == v;
+      if (is_std || (has_extras && cJSON_GetObjectItemCaseSensitive(
+                                       ev->metadata, v->string) != NULL))
         continue;
       es__buf_append_char(b, ',');
       es__json_write_string(b, v->string, strlen(v->string));
@@ -560,15 +587,16 @@ void es__event_write(es__buf *b, const es_event *ev,
  * leaves the event as it was. */
 static int es__event_enrich(es_event *ev, const es__enrichment *enr) {
   cJSON *md, tmp;
-  const cJSON *v;
+  const cJSON *v, *custom_std[ES__NSTD];
   size_t i;
 
+  es__custom_std(enr->custom, custom_std);
   md = cJSON_Duplicate(ev->metadata, 1);
   if (md == NULL)
     return ES_ENOMEM;
   for (i = 0; i < ES__NSTD; i++) {
     cJSON *copy;
-    v = es__enriched_std(enr, i, ev, &tmp);
+    v = es__enriched_std(enr, i, ev, &tmp, custom_std);
     if (v == NULL)
       continue;
     copy = cJSON_Duplicate(v, 1);

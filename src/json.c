@@ -16,7 +16,7 @@ void es__json_write_string(es__buf *b, const char *s, size_t len) {
 
   if (es__buf_reserve(b, len + 2) != 0)
     return;
-  es__buf_append_char(b, '"');
+  b->data[b->len++] = '"';
   for (i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
     char esc[6];
