@@ -5,6 +5,7 @@
  * thread or descriptor is left after close. The sidecar is an es-sidecar
  * process. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -243,6 +244,56 @@ static void test_sync_from_callback_refused(void) {
   refuse_mode(ES_DELIVER_BY_POLL);
 }
 
+/* Every descriptor the library opens (sockets, eventfd, loop internals) is
+ * close-on-exec: a child the program starts inherits none of them. */
+static void test_descriptors_cloexec(void) {
+  sidecar_proc p;
+  es_client *c;
+  es_client_options o;
+  char url[64];
+  DIR *d;
+  struct dirent *e;
+  int checked = 0, leaky = 0;
+  static unsigned char before[65536];
+
+  /* only descriptors opened from here on count: the environment's own
+   * (inherited from whoever started the test) are not ours to judge */
+  memset(before, 0, sizeof(before));
+  d = opendir("/proc/self/fd");
+  while (d && (e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.' && atoi(e->d_name) < 65536)
+      before[atoi(e->d_name)] = 1;
+  if (d)
+    closedir(d);
+  reset();
+  memset(&p, 0, sizeof(p));
+  ASSERT(sidecar_proc_start(&p, 0, NULL) == 0);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d", p.port);
+  options(&o, url);
+  ASSERT(es_client_start_background(&c, &o, ES_DELIVER_BY_POLL) == 0);
+  CHECK_EQ_INT(es_publish_json(c, "t", "n", "{}", 2, on_done, (void *)0), 0);
+  CHECK_EQ_INT(es_client_flush_sync(c, 5000), 0); /* a connection is open */
+  d = opendir("/proc/self/fd");
+  while (d && (e = readdir(d)) != NULL) {
+    int fd = atoi(e->d_name), flags;
+    if (e->d_name[0] == '.' || fd == dirfd(d) || (fd < 65536 && before[fd]))
+      continue;
+    flags = fcntl(fd, F_GETFD);
+    checked++;
+    if (flags >= 0 && !(flags & FD_CLOEXEC)) {
+      fprintf(stderr, "descriptor %d is not close-on-exec\n", fd);
+      leaky++;
+    }
+  }
+  if (d)
+    closedir(d);
+  CHECK(checked >= 3); /* eventfd, epoll, the connection, ... */
+  CHECK_EQ_INT(leaky, 0);
+  es_client_poll(c, 0);
+  CHECK_EQ_INT(es_client_close_sync(c, 5000), 0);
+  sidecar_proc_cleanup(&p);
+}
+
 static void test_misuse(void) {
   uv_loop_t loop;
   es_client *c;
@@ -276,5 +327,6 @@ int main(void) {
   RUN(test_poll_delivery);
   RUN(test_sync_timeouts_sidecar_down);
   RUN(test_sync_from_callback_refused);
+  RUN(test_descriptors_cloexec);
   return TEST_DONE();
 }
