@@ -415,7 +415,8 @@ typedef struct es_client_options {
    * them (0: cancel at once). Default 5000. */
   uint64_t close_timeout_ms;
 
-  /* Fairness: at most this many completions per loop iteration (1024). */
+  /* Fairness: at most this many events sent or completed by the client per
+   * loop iteration (256). */
   unsigned max_callbacks_per_tick;
 
   /* Observability. */

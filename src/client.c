@@ -1471,7 +1471,7 @@ void es_client_options_init(es_client_options *o) {
   o->check_registration = 1;
   o->registration_recheck_ms = 30000;
   o->close_timeout_ms = 5000;
-  o->max_callbacks_per_tick = 1024;
+  o->max_callbacks_per_tick = 256;
   o->log_level = ES_LOG_WARN;
   o->bulk_max_events = 100;
   o->bulk_max_bytes = 1024 * 1024;
@@ -1532,7 +1532,7 @@ int es_client_init(uv_loop_t *loop, es_client **out,
   if (c->o.pipeline_depth == 0)
     c->o.pipeline_depth = 1;
   if (c->o.max_callbacks_per_tick == 0)
-    c->o.max_callbacks_per_tick = 1024;
+    c->o.max_callbacks_per_tick = 256;
   if (c->o.max_event_bytes == 0)
     c->o.max_event_bytes = 1024 * 1024;
   if (uv_mutex_init(&c->lock) != 0) {
