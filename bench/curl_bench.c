@@ -12,16 +12,9 @@
 #include <curl/curl.h>
 #include <uv.h>
 
+#include "body300.h"
 #include "nginx.h"
 
-static const char body300[] =
-    "{\"data\":{\"metadata\":{\"application_name\":\"default\","
-    "\"created_timestamp\":1764860000,\"workflow_state\":\"unknown\","
-    "\"topic_name\":\"processor_events\",\"processor_id\":\"kafka-batch-1\","
-    "\"batch_id\":\"abc123\"},\"event_type\":\"processor_events\","
-    "\"event_name\":\"batch_processed\",\"data\":{\"batch_size\":50,"
-    "\"ok\":true}},\"operation\":\"create\",\"metadata\":{\"content-type\":"
-    "\"application/json\"}}";
 
 typedef struct sock_ctx {
   uv_poll_t poll;

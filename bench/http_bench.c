@@ -18,16 +18,9 @@
 
 #include "eventstore.h"
 #include "http.h"
+#include "body300.h"
 #include "nginx.h"
 
-static const char body300[] =
-    "{\"data\":{\"metadata\":{\"application_name\":\"default\","
-    "\"created_timestamp\":1764860000,\"workflow_state\":\"unknown\","
-    "\"topic_name\":\"processor_events\",\"processor_id\":\"kafka-batch-1\","
-    "\"batch_id\":\"abc123\"},\"event_type\":\"processor_events\","
-    "\"event_name\":\"batch_processed\",\"data\":{\"batch_size\":50,"
-    "\"ok\":true}},\"operation\":\"create\",\"metadata\":{\"content-type\":"
-    "\"application/json\"}}";
 
 typedef struct run {
   es__http_pool *pool;

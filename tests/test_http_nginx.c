@@ -7,6 +7,7 @@
 
 #include "eventstore.h"
 #include "http.h"
+#include "body300.h"
 #include "nginx.h"
 #include "peer.h"
 #include "test.h"
@@ -20,14 +21,6 @@ typedef struct call {
 } call;
 
 static int done;
-static const char body300[] =
-    "{\"data\":{\"metadata\":{\"application_name\":\"default\","
-    "\"created_timestamp\":1764860000,\"workflow_state\":\"unknown\","
-    "\"topic_name\":\"processor_events\",\"processor_id\":\"kafka-batch-1\","
-    "\"batch_id\":\"abc123\"},\"event_type\":\"processor_events\","
-    "\"event_name\":\"batch_processed\",\"data\":{\"batch_size\":50,"
-    "\"ok\":true}},\"operation\":\"create\",\"metadata\":{\"content-type\":"
-    "\"application/json\"}}";
 
 static void cb(es__http_request *req, int err, const es__http_response *res) {
   call *c = req->data;
