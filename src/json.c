@@ -370,170 +370,205 @@ int es__json_parse(const char *text, size_t len, cJSON **out,
 
 /* ---- a validating scanner, for JSON text that is queued as is ---------- */
 
-typedef struct es__scan {
-  const char *p, *end;
-  int depth;
-} es__scan;
+/* The scanner passes its position by value and returns the new one (NULL
+ * on error, with *err set), so the hot loops keep it in a register. */
 
-static void es__scan_ws(es__scan *s) {
-  while (s->p < s->end &&
-         (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-    s->p++;
+static const unsigned char *es__ws(const unsigned char *p,
+                                   const unsigned char *end) {
+  while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    p++;
+  return p;
 }
 
-static int es__scan_lit(es__scan *s, const char *lit, size_t n) {
-  if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
-    return ES_EPARSE;
-  s->p += n;
-  return 0;
-}
+/* Bytes that end a run of plain string content: controls, '"', '\\' and
+ * (so that UTF-8 is checked only when present) bytes >= 0x80. */
+#define ES__S4(a) a, a, a, a
+#define ES__S16(a) ES__S4(a), ES__S4(a), ES__S4(a), ES__S4(a)
+static const unsigned char es__str_stop[256] = {
+    ES__S16(1), ES__S16(1), /* 0x00-0x1f */
+    0,          0,          1,          0,          0, 0, 0, 0, 0,
+    0,          0,          0,          0,          0, 0, 0, /* 0x20-0x2f: '"'
+                                                              */
+    ES__S16(0), ES__S16(0),                                  /* 0x30-0x4f */
+    0,          0,          0,          0,          0, 0, 0, 0, 0,
+    0,          0,          0,          1,          0, 0, 0, /* 0x50-0x5f: '\\'
+                                                              */
+    ES__S16(0), ES__S16(0),                                  /* 0x60-0x7f */
+    ES__S16(2), ES__S16(2), ES__S16(2), ES__S16(2),          /* 0x80-0xbf */
+    ES__S16(2), ES__S16(2), ES__S16(2), ES__S16(2),          /* 0xc0-0xff */
+};
+#undef ES__S4
+#undef ES__S16
 
-/* Hot: every pre-serialized event goes through here. Locals instead of
- * the struct's pointer, and UTF-8 checked only when a byte >= 0x80 was
- * seen. */
-static int es__scan_string(es__scan *s) {
-  const unsigned char *p = (const unsigned char *)s->p + 1;
-  const unsigned char *end = (const unsigned char *)s->end, *start = p;
+/* p is just after the opening quote. */
+static const unsigned char *es__scan_str(const unsigned char *p,
+                                         const unsigned char *end, int *err) {
+  const unsigned char *start = p;
   unsigned char high = 0;
 
-  while (p < end) {
-    unsigned char c = *p;
-    if (c == '"') {
-      if ((high & 0x80) &&
-          !es__utf8_valid((const char *)start, (size_t)(p - start)))
-        return ES_EUTF8;
-      s->p = (const char *)p + 1;
-      return 0;
+  for (;;) {
+    /* the common run: plain bytes */
+    while (p < end && es__str_stop[*p] == 0)
+      p++;
+    while (p < end && es__str_stop[*p] == 2) { /* non-ASCII: check later */
+      high = 0x80;
+      p++;
+      while (p < end && es__str_stop[*p] == 0)
+        p++;
     }
-    if (c < 0x20)
-      return ES_EPARSE;
-    if (c == '\\') {
-      if (++p >= end)
-        return ES_EPARSE;
-      if (*p == 'u') {
-        int i;
-        for (i = 1; i <= 4; i++)
-          if (p + i >= end || !isxdigit(p[i]))
-            return ES_EPARSE;
-        p += 4;
-      } else if (strchr("\"\\/bfnrt", *p) == NULL || *p == '\0') {
-        return ES_EPARSE;
-      }
+    if (p >= end || *p < 0x20) {
+      *err = ES_EPARSE;
+      return NULL;
     }
-    high |= c;
-    p++;
+    if (*p == '"')
+      break;
+    /* a backslash */
+    if (++p >= end) {
+      *err = ES_EPARSE;
+      return NULL;
+    }
+    if (*p == 'u') {
+      int i;
+      for (i = 1; i <= 4; i++)
+        if (p + i >= end || !isxdigit(p[i])) {
+          *err = ES_EPARSE;
+          return NULL;
+        }
+      p += 5;
+    } else if (*p == '"' || *p == '\\' || *p == '/' || *p == 'b' || *p == 'f' ||
+               *p == 'n' || *p == 'r' || *p == 't') {
+      p++;
+    } else {
+      *err = ES_EPARSE;
+      return NULL;
+    }
   }
-  return ES_EPARSE;
+  if ((high & 0x80) &&
+      !es__utf8_valid((const char *)start, (size_t)(p - start))) {
+    *err = ES_EUTF8;
+    return NULL;
+  }
+  return p + 1;
 }
 
-static int es__scan_number(es__scan *s) {
-  const char *p = s->p;
-  if (p < s->end && *p == '-')
+static const unsigned char *es__scan_num(const unsigned char *p,
+                                         const unsigned char *end, int *err) {
+  if (p < end && *p == '-')
     p++;
-  if (p >= s->end)
-    return ES_EPARSE;
+  if (p >= end)
+    goto bad;
   if (*p == '0') {
     p++;
   } else if (*p >= '1' && *p <= '9') {
-    while (p < s->end && isdigit((unsigned char)*p))
+    while (p < end && *p >= '0' && *p <= '9')
       p++;
   } else {
-    return ES_EPARSE;
+    goto bad;
   }
-  if (p < s->end && *p == '.') {
+  if (p < end && *p == '.') {
     p++;
-    if (p >= s->end || !isdigit((unsigned char)*p))
-      return ES_EPARSE;
-    while (p < s->end && isdigit((unsigned char)*p))
+    if (p >= end || *p < '0' || *p > '9')
+      goto bad;
+    while (p < end && *p >= '0' && *p <= '9')
       p++;
   }
-  if (p < s->end && (*p == 'e' || *p == 'E')) {
+  if (p < end && (*p == 'e' || *p == 'E')) {
     p++;
-    if (p < s->end && (*p == '+' || *p == '-'))
+    if (p < end && (*p == '+' || *p == '-'))
       p++;
-    if (p >= s->end || !isdigit((unsigned char)*p))
-      return ES_EPARSE;
-    while (p < s->end && isdigit((unsigned char)*p))
+    if (p >= end || *p < '0' || *p > '9')
+      goto bad;
+    while (p < end && *p >= '0' && *p <= '9')
       p++;
   }
-  s->p = p;
-  return 0;
+  return p;
+bad:
+  *err = ES_EPARSE;
+  return NULL;
 }
 
-static int es__scan_value(es__scan *s) {
-  int rc;
+static const unsigned char *es__scan_lit(const unsigned char *p,
+                                         const unsigned char *end,
+                                         const char *lit, size_t n, int *err) {
+  if ((size_t)(end - p) < n || memcmp(p, lit, n) != 0) {
+    *err = ES_EPARSE;
+    return NULL;
+  }
+  return p + n;
+}
 
-  es__scan_ws(s);
-  if (s->p >= s->end)
-    return ES_EPARSE;
-  switch (*s->p) {
+static const unsigned char *es__scan_val(const unsigned char *p,
+                                         const unsigned char *end, int depth,
+                                         int *err) {
+  p = es__ws(p, end);
+  if (p >= end) {
+    *err = ES_EPARSE;
+    return NULL;
+  }
+  switch (*p) {
   case '"':
-    return es__scan_string(s);
+    return es__scan_str(p + 1, end, err);
   case 't':
-    return es__scan_lit(s, "true", 4);
+    return es__scan_lit(p, end, "true", 4, err);
   case 'f':
-    return es__scan_lit(s, "false", 5);
+    return es__scan_lit(p, end, "false", 5, err);
   case 'n':
-    return es__scan_lit(s, "null", 4);
+    return es__scan_lit(p, end, "null", 4, err);
   case '{':
   case '[': {
-    char close = *s->p == '{' ? '}' : ']';
+    unsigned char close = *p == '{' ? '}' : ']';
     int is_obj = close == '}';
-    if (++s->depth > ES_JSON_MAX_DEPTH)
-      return ES_EPARSE;
-    s->p++;
-    es__scan_ws(s);
-    if (s->p < s->end && *s->p == close) {
-      s->p++;
-      s->depth--;
-      return 0;
+    if (depth + 1 > ES_JSON_MAX_DEPTH) {
+      *err = ES_EPARSE;
+      return NULL;
     }
+    p = es__ws(p + 1, end);
+    if (p < end && *p == close)
+      return p + 1;
     for (;;) {
       if (is_obj) {
-        es__scan_ws(s);
-        if (s->p >= s->end || *s->p != '"')
-          return ES_EPARSE;
-        if ((rc = es__scan_string(s)) != 0)
-          return rc;
-        es__scan_ws(s);
-        if (s->p >= s->end || *s->p != ':')
-          return ES_EPARSE;
-        s->p++;
+        p = es__ws(p, end);
+        if (p >= end || *p != '"') {
+          *err = ES_EPARSE;
+          return NULL;
+        }
+        if ((p = es__scan_str(p + 1, end, err)) == NULL)
+          return NULL;
+        p = es__ws(p, end);
+        if (p >= end || *p != ':') {
+          *err = ES_EPARSE;
+          return NULL;
+        }
+        p++;
       }
-      if ((rc = es__scan_value(s)) != 0)
-        return rc;
-      es__scan_ws(s);
-      if (s->p >= s->end)
-        return ES_EPARSE;
-      if (*s->p == ',') {
-        s->p++;
+      if ((p = es__scan_val(p, end, depth + 1, err)) == NULL)
+        return NULL;
+      p = es__ws(p, end);
+      if (p < end && *p == ',') {
+        p++;
         continue;
       }
-      if (*s->p != close)
-        return ES_EPARSE;
-      s->p++;
-      s->depth--;
-      return 0;
+      if (p < end && *p == close)
+        return p + 1;
+      *err = ES_EPARSE;
+      return NULL;
     }
   }
   default:
-    return es__scan_number(s);
+    return es__scan_num(p, end, err);
   }
 }
 
 int es__json_validate(const char *text, size_t len, int want_object) {
-  es__scan s;
-  int rc;
+  const unsigned char *p = (const unsigned char *)text, *end = p + len;
+  int err = 0;
 
-  s.p = text;
-  s.end = text + len;
-  s.depth = 0;
-  es__scan_ws(&s);
-  if (want_object && (s.p >= s.end || *s.p != '{'))
+  p = es__ws(p, end);
+  if (want_object && (p >= end || *p != '{'))
     return ES_EINVAL;
-  rc = es__scan_value(&s);
-  if (rc != 0)
-    return rc;
-  es__scan_ws(&s);
-  return s.p == s.end ? 0 : ES_EPARSE;
+  p = es__scan_val(p, end, 0, &err);
+  if (p == NULL)
+    return err;
+  p = es__ws(p, end);
+  return p == end ? 0 : ES_EPARSE;
 }
