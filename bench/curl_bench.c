@@ -15,7 +15,6 @@
 #include "body300.h"
 #include "nginx.h"
 
-
 typedef struct sock_ctx {
   uv_poll_t poll;
   curl_socket_t fd;

@@ -21,7 +21,6 @@
 #include "body300.h"
 #include "nginx.h"
 
-
 typedef struct run {
   es__http_pool *pool;
   es__http_request *reqs;
