@@ -654,13 +654,17 @@ static void es__retry_insert(es_client *c, es__item *it) {
   es__queue_insert_head(q, &it->node);
 }
 
-static void es__fail_item(es_client *c, es__item *it, int code) {
-  es__complete(c, it, code, 0, NULL, NULL);
-}
-
 static void es__slot_release(es_client *c, es__slot *s) {
   s->n_items = 0;
   c->free_slots[c->n_free++] = (unsigned)(s - c->slots);
+}
+
+/* The message of a result that ends retries: the sidecar's words, or for a
+ * transport failure (no HTTP status) the name of its code. */
+static const char *es__final_message(const es__dapr_outcome *out) {
+  if (out->message != NULL)
+    return out->message;
+  return out->http_status ? NULL : es_err_name(out->code);
 }
 
 /* What happens to one event after an answer (or a failure) for it. */
@@ -703,9 +707,7 @@ static void es__item_outcome(es_client *c, es__item *it,
       /* The last failure is in the result: HTTP status and the sidecar's
        * words, or for a transport failure its code's name as message. */
       es__complete(c, it, ES_EATTEMPTS, out->http_status, out->error_code,
-                   out->message       ? out->message
-                   : out->http_status ? NULL
-                                      : es_err_name(out->code));
+                   es__final_message(out));
       return;
     }
     /* Exponential backoff with full jitter; Retry-After when given. */
@@ -717,9 +719,7 @@ static void es__item_outcome(es_client *c, es__item *it,
       delay = (uint64_t)out->retry_after_ms;
     if (now + delay >= deadline) {
       es__complete(c, it, ES_ETIMEDOUT, out->http_status, out->error_code,
-                   out->message       ? out->message
-                   : out->http_status ? NULL
-                                      : es_err_name(out->code));
+                   es__final_message(out));
       return;
     }
     it->due_ms = now + delay;
@@ -1147,7 +1147,7 @@ static unsigned es__fail_pending(es_client *c, int code, unsigned budget) {
   while (!es__queue_empty(&local)) {
     es__item *it = es__container_of(es__queue_head(&local), es__item, node);
     es__queue_remove(&it->node);
-    es__fail_item(c, it, code);
+    es__complete(c, it, code, 0, NULL, NULL);
   }
   return n;
 }

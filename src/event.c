@@ -690,6 +690,21 @@ int es_event_to_json(const es_event *ev, size_t max_bytes, char **json,
 
 /* ---- parsing ---------------------------------------------------------- */
 
+/* What is wrong with event_type or event_name in incoming JSON, or NULL. */
+static const char *es__name_field_problem(const cJSON *item,
+                                          const char *field) {
+  if (item == NULL)
+    return strcmp(field, "event_type") == 0 ? "event_type is missing"
+                                            : "event_name is missing";
+  if (!cJSON_IsString(item) || es__check_name(item->valuestring) != 0)
+    return strcmp(field, "event_type") == 0
+               ? "event_type must be a non-empty string without control "
+                 "characters"
+               : "event_name must be a non-empty string without control "
+                 "characters";
+  return NULL;
+}
+
 static int es__parse_fail(char *errbuf, size_t errbuf_len, int rc,
                           const char *what) {
   if (errbuf != NULL && errbuf_len > 0)
@@ -720,22 +735,9 @@ int es_event_parse(es_event **out, const char *json, size_t len, char *errbuf,
   data = cJSON_GetObjectItemCaseSensitive(root, "data");
   md = cJSON_GetObjectItemCaseSensitive(root, "metadata");
   rc = ES_EINVAL;
-  if (type == NULL) {
-    what = "event_type is missing";
+  if ((what = es__name_field_problem(type, "event_type")) != NULL ||
+      (what = es__name_field_problem(name, "event_name")) != NULL)
     goto fail;
-  }
-  if (!cJSON_IsString(type) || es__check_name(type->valuestring) != 0) {
-    what = "event_type must be a non-empty string without control characters";
-    goto fail;
-  }
-  if (name == NULL) {
-    what = "event_name is missing";
-    goto fail;
-  }
-  if (!cJSON_IsString(name) || es__check_name(name->valuestring) != 0) {
-    what = "event_name must be a non-empty string without control characters";
-    goto fail;
-  }
   if (data == NULL) {
     what = "data is missing";
     goto fail;

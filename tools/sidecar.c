@@ -462,18 +462,24 @@ static cJSON *parse_body_any(es_sidecar_conn *c) {
   return j;
 }
 
+/* Answers 404 as daprd does when the pub/sub component is unknown. */
+static int pubsub_found(es_sidecar_conn *c, const char *pubsub) {
+  char msg[512];
+  if (is_component(c->sc, pubsub))
+    return 1;
+  snprintf(msg, sizeof(msg), "pubsub %s not found", pubsub);
+  answer_error(c, 404, "ERR_PUBSUB_NOT_FOUND", msg);
+  return 0;
+}
+
 static void handle_publish(es_sidecar_conn *c, const char *pubsub,
                            const char *topic, const char *query) {
   es_sidecar *sc = c->sc;
   cJSON *line;
-  char msg[512];
   int fault;
 
-  if (!is_component(sc, pubsub)) {
-    snprintf(msg, sizeof(msg), "pubsub %s not found", pubsub);
-    answer_error(c, 404, "ERR_PUBSUB_NOT_FOUND", msg);
+  if (!pubsub_found(c, pubsub))
     return;
-  }
   fault = next_fault(sc);
   if (answer_fault(c, fault))
     return;
@@ -500,14 +506,10 @@ static void handle_bulk(es_sidecar_conn *c, const char *pubsub,
                         const char *topic, const char *query) {
   es_sidecar *sc = c->sc;
   cJSON *req, *entry, *failed, *md;
-  char msg[512];
   int fault;
 
-  if (!is_component(sc, pubsub)) {
-    snprintf(msg, sizeof(msg), "pubsub %s not found", pubsub);
-    answer_error(c, 404, "ERR_PUBSUB_NOT_FOUND", msg);
+  if (!pubsub_found(c, pubsub))
     return;
-  }
   req = cJSON_ParseWithLength(c->body.data ? c->body.data : "", c->body.len);
   if (!cJSON_IsArray(req)) {
     cJSON_Delete(req);
