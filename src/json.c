@@ -1,7 +1,7 @@
 #include "json.h"
 
-#include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,15 +370,25 @@ int es__json_parse(const char *text, size_t len, cJSON **out,
 
 /* ---- a validating scanner, for JSON text that is queued as is ---------- */
 
-/* The scanner passes its position by value and returns the new one (NULL
- * on error, with *err set), so the hot loops keep it in a register. */
+/* es_publish_json validates every event it queues, so this is on the
+ * publishing hot path. It is one loop with an explicit stack instead of a
+ * recursive descent, skips plain string content eight bytes at a time
+ * (SWAR: portable, no alignment needed) and checks UTF-8 only in strings
+ * that hold bytes >= 0x80. fuzz_event_parse compares it with cJSON. */
 
-static const unsigned char *es__ws(const unsigned char *p,
-                                   const unsigned char *end) {
+static const unsigned char *es__ws_slow(const unsigned char *p,
+                                        const unsigned char *end) {
   while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
     p++;
   return p;
 }
+
+/* Compact JSON has no whitespace: test one byte before calling. */
+#define ES__WS(p, end)                                                         \
+  do {                                                                         \
+    if ((p) < (end) && *(p) <= ' ')                                            \
+      (p) = es__ws_slow((p), (end));                                           \
+  } while (0)
 
 /* Bytes that end a run of plain string content: controls, '"', '\\' and
  * (so that UTF-8 is checked only when present) bytes >= 0x80. */
@@ -400,25 +410,67 @@ static const unsigned char es__str_stop[256] = {
 #undef ES__S4
 #undef ES__S16
 
-/* p is just after the opening quote. */
-static const unsigned char *es__scan_str(const unsigned char *p,
-                                         const unsigned char *end, int *err) {
+#define ES__ONES 0x0101010101010101ULL
+#define ES__HIGHS 0x8080808080808080ULL
+
+/* Nonzero when one of the eight bytes in x would stop a plain run: '"',
+ * '\\', < 0x20 or >= 0x80. Exact as a yes/no answer (the borrows of the
+ * subtractions only spill above a byte that is itself a hit). */
+static inline uint64_t es__swar_stop(uint64_t x) {
+  uint64_t q = x ^ (ES__ONES * '"'), b = x ^ (ES__ONES * '\\');
+  return (((q - ES__ONES) & ~q) | ((b - ES__ONES) & ~b) |
+          (x - ES__ONES * 0x20) | x) &
+         ES__HIGHS;
+}
+
+/* Moves p to the first hit of es__swar_stop: its lowest flagged byte is a
+ * real one, which is the first in memory on a little-endian machine;
+ * elsewhere a byte loop finds it (it is within the eight). */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) &&                            \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ES__TO_FIRST_HIT(p, hit) ((p) += (size_t)__builtin_ctzll(hit) / 8)
+#else
+#define ES__TO_FIRST_HIT(p, hit)                                               \
+  do {                                                                         \
+    while (es__str_stop[*(p)] == 0)                                            \
+      (p)++;                                                                   \
+  } while (0)
+#endif
+
+static int es__is_hex(unsigned char c) {
+  return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* p is just after the opening quote; returns the byte after the closing
+ * one, or NULL with *err set. */
+static inline __attribute__((always_inline)) const unsigned char *
+es__scan_str(const unsigned char *p, const unsigned char *end, int *err) {
   const unsigned char *start = p;
-  unsigned char high = 0;
+  int high = 0;
 
   for (;;) {
-    /* the common run: plain bytes */
-    while (p < end && es__str_stop[*p] == 0)
-      p++;
-    while (p < end && es__str_stop[*p] == 2) { /* non-ASCII: check later */
-      high = 0x80;
-      p++;
-      while (p < end && es__str_stop[*p] == 0)
-        p++;
+    for (;;) { /* to the next byte that is not plain content */
+      uint64_t x, hit;
+      if (end - p < 8) {
+        while (p < end && es__str_stop[*p] == 0)
+          p++;
+        break;
+      }
+      memcpy(&x, p, 8);
+      if ((hit = es__swar_stop(x)) != 0) {
+        ES__TO_FIRST_HIT(p, hit);
+        break;
+      }
+      p += 8;
     }
     if (p >= end || *p < 0x20) {
       *err = ES_EPARSE;
       return NULL;
+    }
+    if (*p >= 0x80) { /* non-ASCII: checked once the string is known */
+      high = 1;
+      p++;
+      continue;
     }
     if (*p == '"')
       break;
@@ -428,12 +480,11 @@ static const unsigned char *es__scan_str(const unsigned char *p,
       return NULL;
     }
     if (*p == 'u') {
-      int i;
-      for (i = 1; i <= 4; i++)
-        if (p + i >= end || !isxdigit(p[i])) {
-          *err = ES_EPARSE;
-          return NULL;
-        }
+      if (end - p < 5 || !es__is_hex(p[1]) || !es__is_hex(p[2]) ||
+          !es__is_hex(p[3]) || !es__is_hex(p[4])) {
+        *err = ES_EPARSE;
+        return NULL;
+      }
       p += 5;
     } else if (*p == '"' || *p == '\\' || *p == '/' || *p == 'b' || *p == 'f' ||
                *p == 'n' || *p == 'r' || *p == 't') {
@@ -443,8 +494,7 @@ static const unsigned char *es__scan_str(const unsigned char *p,
       return NULL;
     }
   }
-  if ((high & 0x80) &&
-      !es__utf8_valid((const char *)start, (size_t)(p - start))) {
+  if (high && !es__utf8_valid((const char *)start, (size_t)(p - start))) {
     *err = ES_EUTF8;
     return NULL;
   }
@@ -452,23 +502,23 @@ static const unsigned char *es__scan_str(const unsigned char *p,
 }
 
 static const unsigned char *es__scan_num(const unsigned char *p,
-                                         const unsigned char *end, int *err) {
+                                         const unsigned char *end) {
   if (p < end && *p == '-')
     p++;
   if (p >= end)
-    goto bad;
+    return NULL;
   if (*p == '0') {
     p++;
   } else if (*p >= '1' && *p <= '9') {
     while (p < end && *p >= '0' && *p <= '9')
       p++;
   } else {
-    goto bad;
+    return NULL;
   }
   if (p < end && *p == '.') {
     p++;
     if (p >= end || *p < '0' || *p > '9')
-      goto bad;
+      return NULL;
     while (p < end && *p >= '0' && *p <= '9')
       p++;
   }
@@ -477,98 +527,95 @@ static const unsigned char *es__scan_num(const unsigned char *p,
     if (p < end && (*p == '+' || *p == '-'))
       p++;
     if (p >= end || *p < '0' || *p > '9')
-      goto bad;
+      return NULL;
     while (p < end && *p >= '0' && *p <= '9')
       p++;
   }
   return p;
-bad:
-  *err = ES_EPARSE;
-  return NULL;
-}
-
-static const unsigned char *es__scan_lit(const unsigned char *p,
-                                         const unsigned char *end,
-                                         const char *lit, size_t n, int *err) {
-  if ((size_t)(end - p) < n || memcmp(p, lit, n) != 0) {
-    *err = ES_EPARSE;
-    return NULL;
-  }
-  return p + n;
-}
-
-static const unsigned char *es__scan_val(const unsigned char *p,
-                                         const unsigned char *end, int depth,
-                                         int *err) {
-  p = es__ws(p, end);
-  if (p >= end) {
-    *err = ES_EPARSE;
-    return NULL;
-  }
-  switch (*p) {
-  case '"':
-    return es__scan_str(p + 1, end, err);
-  case 't':
-    return es__scan_lit(p, end, "true", 4, err);
-  case 'f':
-    return es__scan_lit(p, end, "false", 5, err);
-  case 'n':
-    return es__scan_lit(p, end, "null", 4, err);
-  case '{':
-  case '[': {
-    unsigned char close = *p == '{' ? '}' : ']';
-    int is_obj = close == '}';
-    if (depth + 1 > ES_JSON_MAX_DEPTH) {
-      *err = ES_EPARSE;
-      return NULL;
-    }
-    p = es__ws(p + 1, end);
-    if (p < end && *p == close)
-      return p + 1;
-    for (;;) {
-      if (is_obj) {
-        p = es__ws(p, end);
-        if (p >= end || *p != '"') {
-          *err = ES_EPARSE;
-          return NULL;
-        }
-        if ((p = es__scan_str(p + 1, end, err)) == NULL)
-          return NULL;
-        p = es__ws(p, end);
-        if (p >= end || *p != ':') {
-          *err = ES_EPARSE;
-          return NULL;
-        }
-        p++;
-      }
-      if ((p = es__scan_val(p, end, depth + 1, err)) == NULL)
-        return NULL;
-      p = es__ws(p, end);
-      if (p < end && *p == ',') {
-        p++;
-        continue;
-      }
-      if (p < end && *p == close)
-        return p + 1;
-      *err = ES_EPARSE;
-      return NULL;
-    }
-  }
-  default:
-    return es__scan_num(p, end, err);
-  }
 }
 
 int es__json_validate(const char *text, size_t len, int want_object) {
   const unsigned char *p = (const unsigned char *)text, *end = p + len;
-  int err = 0;
+  unsigned char open[ES_JSON_MAX_DEPTH]; /* '}' or ']' per open container */
+  int depth = 0, err = ES_EPARSE;
 
-  p = es__ws(p, end);
+  ES__WS(p, end);
   if (want_object && (p >= end || *p != '{'))
     return ES_EINVAL;
-  p = es__scan_val(p, end, 0, &err);
-  if (p == NULL)
-    return err;
-  p = es__ws(p, end);
+
+value: /* p: where a value may start, after optional whitespace */
+  ES__WS(p, end);
+  if (p >= end)
+    return ES_EPARSE;
+  switch (*p) {
+  case '"':
+    if ((p = es__scan_str(p + 1, end, &err)) == NULL)
+      return err;
+    break;
+  case '{':
+  case '[':
+    if (depth == ES_JSON_MAX_DEPTH)
+      return ES_EPARSE;
+    open[depth++] = *p == '{' ? '}' : ']';
+    p++;
+    ES__WS(p, end);
+    if (p < end && *p == open[depth - 1]) { /* empty */
+      p++;
+      depth--;
+      break;
+    }
+    if (open[depth - 1] == ']')
+      goto value;
+    goto key;
+  case 't':
+    if (end - p < 4 || memcmp(p, "true", 4) != 0)
+      return ES_EPARSE;
+    p += 4;
+    break;
+  case 'f':
+    if (end - p < 5 || memcmp(p, "false", 5) != 0)
+      return ES_EPARSE;
+    p += 5;
+    break;
+  case 'n':
+    if (end - p < 4 || memcmp(p, "null", 4) != 0)
+      return ES_EPARSE;
+    p += 4;
+    break;
+  default:
+    if ((p = es__scan_num(p, end)) == NULL)
+      return ES_EPARSE;
+    break;
+  }
+
+  /* after a value: a separator, the end of containers, or the end */
+  while (depth > 0) {
+    ES__WS(p, end);
+    if (p >= end)
+      return ES_EPARSE;
+    if (*p == ',') {
+      p++;
+      if (open[depth - 1] == ']')
+        goto value;
+      ES__WS(p, end);
+      goto key;
+    }
+    if (*p != open[depth - 1])
+      return ES_EPARSE;
+    p++;
+    depth--;
+  }
+  ES__WS(p, end);
   return p == end ? 0 : ES_EPARSE;
+
+key: /* p: at the '"' of a member's name, whitespace skipped */
+  if (p >= end || *p != '"')
+    return ES_EPARSE;
+  if ((p = es__scan_str(p + 1, end, &err)) == NULL)
+    return err;
+  ES__WS(p, end);
+  if (p >= end || *p != ':')
+    return ES_EPARSE;
+  p++;
+  goto value;
 }
