@@ -242,11 +242,13 @@ static void es__flush_account(es_client *c, uint64_t seq) {
 }
 
 /* Ends an event: accounting, stats, the callback (or a log line), free. */
-static void es__complete(es_client *c, es__item *it, int status,
-                         int http_status, const char *error_code,
+/* now_ns: uv_hrtime(), read once for all the events a caller ends. */
+static void es__complete(es_client *c, es__item *it, uint64_t now_ns,
+                         int status, int http_status, const char *error_code,
                          const char *message) {
   es_publish_result r;
-  uint64_t lat_us = (uv_hrtime() - it->accepted_ns) / 1000;
+  uint64_t lat_us =
+      now_ns > it->accepted_ns ? (now_ns - it->accepted_ns) / 1000 : 0;
 
   uv_mutex_lock(&c->lock);
   if (!it->uncounted) {
@@ -333,14 +335,13 @@ static int es__on_loop_thread(const es_client *c) {
   return uv_thread_equal(&self, &c->loop_thread);
 }
 
-/* Queues a serialized body. Takes nothing; copies body into one new item. */
-static int es__accept(es_client *c, const char *body, size_t len,
-                      const char *type, const char *name, es_publish_cb cb,
-                      void *data) {
-  size_t tl = strlen(type), nl = strlen(name);
-  es__item *it, *victim = NULL;
-  int on_loop;
-
+/* *out: a new item for a body of len bytes (to be written by the caller)
+ * and the event's type and name (tl, nl: their lengths). The one
+ * allocation an event costs. Returns 0, ES_EINVAL or ES_ENOMEM. */
+static int es__item_new(es__item **out, size_t len, const char *type, size_t tl,
+                        const char *name, size_t nl, es_publish_cb cb,
+                        void *data) {
+  es__item *it;
   if (tl > 0xffff || nl > 0xffff)
     return ES_EINVAL;
   it = es__malloc(sizeof(*it) + len + tl + nl + 2);
@@ -355,11 +356,19 @@ static int es__accept(es_client *c, const char *body, size_t len,
   it->name_len = (uint16_t)nl;
   it->due_ms = 0;
   it->uncounted = 0;
-  memcpy(it->body, body, len);
   memcpy(it->body + len, type, tl + 1);
   memcpy(it->body + len + tl + 1, name, nl + 1);
-  it->accepted_ns = uv_hrtime();
+  *out = it;
+  return 0;
+}
 
+/* Queues a new item (its body written), or frees it and says why not. */
+static int es__accept(es_client *c, es__item *it) {
+  es__item *victim = NULL;
+  size_t len = it->len;
+  int on_loop;
+
+  it->accepted_ns = uv_hrtime();
   uv_mutex_lock(&c->lock);
   if (c->closing) {
     uv_mutex_unlock(&c->lock);
@@ -409,6 +418,15 @@ static int es__accept(es_client *c, const char *body, size_t len,
  * CloudEvents envelope. */
 #define ES__FRAME_MAX 1024
 
+/* Pub/sub: the topic comes from the event type unless one is fixed; refuse
+ * what no path can carry. */
+static int es__topic_check(const es_client *c, const char *type) {
+  if (c->o.target == ES_TARGET_PUBSUB && c->topic_enc == NULL &&
+      (strcmp(type, ".") == 0 || strcmp(type, "..") == 0))
+    return ES_EINVAL;
+  return 0;
+}
+
 /* What goes around an event in the queue: the binding's {"data": prefix,
  * or a CloudEvents envelope, or nothing (plain pub/sub). */
 static int es__frame_begin(es_client *c, es__buf *b, const char *type) {
@@ -416,9 +434,7 @@ static int es__frame_begin(es_client *c, es__buf *b, const char *type) {
     es__buf_append(b, ES__DAPR_BINDING_PREFIX, ES__DAPR_BINDING_PREFIX_LEN);
     return 0;
   }
-  /* The topic comes from the event type: refuse what no path can carry. */
-  if (c->topic_enc == NULL &&
-      (strcmp(type, ".") == 0 || strcmp(type, "..") == 0))
+  if (es__topic_check(c, type) != 0)
     return ES_EINVAL;
   if (c->o.cloudevents) {
     char id[48];
@@ -443,6 +459,8 @@ static int es__publish_enriched(es_client *c, const es_event *ev,
                                 es__enrichment *enr, es_publish_cb cb,
                                 void *data) {
   es__buf *b = es__scratch();
+  const char *type, *name;
+  es__item *it;
   size_t start;
   int rc;
 
@@ -460,8 +478,15 @@ static int es__publish_enriched(es_client *c, const es_event *ev,
   rc = es__buf_error(b);
   if (rc != 0)
     return rc;
-  return es__accept(c, b->data, b->len, es_event_type(ev), es_event_name(ev),
-                    cb, data);
+  /* the event's names were checked when it was made */
+  type = es_event_type(ev);
+  name = es_event_name(ev);
+  rc = es__item_new(&it, b->len, type, strlen(type), name, strlen(name), cb,
+                    data);
+  if (rc != 0)
+    return rc;
+  memcpy(it->body, b->data, b->len);
+  return es__accept(c, it);
 }
 
 int es_publish_event(es_client *c, const es_event *ev, es_publish_cb cb,
@@ -502,30 +527,48 @@ int es_publish_event_simple(es_client *c, const es_event *ev,
 int es_publish_json(es_client *c, const char *type, const char *name,
                     const char *json, size_t len, es_publish_cb cb,
                     void *data) {
+  const char *pre = "";
+  size_t tl, nl, pre_len = 0;
+  es__item *it;
   es__buf *b;
   int rc;
 
   if (c == NULL || json == NULL)
     return ES_EINVAL;
-  if ((rc = es__check_name(type)) != 0 || (rc = es__check_name(name)) != 0)
+  if ((rc = es__check_name_len(type, &tl)) != 0 ||
+      (rc = es__check_name_len(name, &nl)) != 0)
     return rc;
   if (len > c->o.max_event_bytes)
     return ES_E2BIG;
   rc = es__json_validate(json, len, 1);
   if (rc != 0)
     return rc;
-  b = es__scratch();
-  if (b == NULL)
-    return ES_ENOMEM;
-  b->max = 0;
-  rc = es__frame_begin(c, b, type);
-  if (rc != 0)
+  if (c->o.target == ES_TARGET_PUBSUB && c->o.cloudevents) {
+    /* An envelope made per event: framed in the scratch buffer. */
+    b = es__scratch();
+    if (b == NULL)
+      return ES_ENOMEM;
+    b->max = 0;
+    if ((rc = es__frame_begin(c, b, type)) != 0)
+      return rc;
+    es__buf_append(b, json, len);
+    es__frame_end(c, b);
+    if ((rc = es__buf_error(b)) != 0)
+      return rc;
+    json = b->data;
+    len = b->len;
+  } else if (c->o.target == ES_TARGET_BINDING) {
+    /* A fixed prefix or none: straight into the item. */
+    pre = ES__DAPR_BINDING_PREFIX;
+    pre_len = ES__DAPR_BINDING_PREFIX_LEN;
+  } else if ((rc = es__topic_check(c, type)) != 0) {
     return rc;
-  es__buf_append(b, json, len);
-  es__frame_end(c, b);
-  if ((rc = es__buf_error(b)) != 0)
+  }
+  if ((rc = es__item_new(&it, pre_len + len, type, tl, name, nl, cb, data)))
     return rc;
-  return es__accept(c, b->data, b->len, type, name, cb, data);
+  memcpy(it->body, pre, pre_len);
+  memcpy(it->body + pre_len, json, len);
+  return es__accept(c, it);
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -669,14 +712,15 @@ static const char *es__final_message(const es__dapr_outcome *out) {
 
 /* What happens to one event after an answer (or a failure) for it. */
 static void es__item_outcome(es_client *c, es__item *it,
-                             const es__dapr_outcome *out, uint64_t now) {
+                             const es__dapr_outcome *out, uint64_t now,
+                             uint64_t now_ns) {
   if (out->http_status)
     it->last_http = (uint16_t)out->http_status;
   if (out->code == 0) {
     c->backoff_ms = 0;
-    es__complete(c, it, 0, out->http_status, NULL, NULL);
+    es__complete(c, it, now_ns, 0, out->http_status, NULL, NULL);
   } else if (c->close_final || out->code == ES_ECANCELED) {
-    es__complete(c, it, ES_ECANCELED, out->http_status, out->error_code,
+    es__complete(c, it, now_ns, ES_ECANCELED, out->http_status, out->error_code,
                  out->message);
   } else if (out->retryable && out->not_sent) {
     /* Never reached the sidecar (refused, connect timeout, DNS): not an
@@ -684,7 +728,7 @@ static void es__item_outcome(es_client *c, es__item *it,
      * whole client rather than each event. */
     it->attempts--;
     if (now >= es__deadline_ms(c, it)) {
-      es__complete(c, it, ES_ETIMEDOUT, 0, NULL, NULL);
+      es__complete(c, it, now_ns, ES_ETIMEDOUT, 0, NULL, NULL);
       return;
     }
     uv_mutex_lock(&c->lock);
@@ -706,7 +750,7 @@ static void es__item_outcome(es_client *c, es__item *it,
     if (c->o.max_attempts != 0 && it->attempts >= c->o.max_attempts) {
       /* The last failure is in the result: HTTP status and the sidecar's
        * words, or for a transport failure its code's name as message. */
-      es__complete(c, it, ES_EATTEMPTS, out->http_status, out->error_code,
+      es__complete(c, it, now_ns, ES_EATTEMPTS, out->http_status, out->error_code,
                    es__final_message(out));
       return;
     }
@@ -718,7 +762,7 @@ static void es__item_outcome(es_client *c, es__item *it,
     if (out->retry_after_ms >= 0)
       delay = (uint64_t)out->retry_after_ms;
     if (now + delay >= deadline) {
-      es__complete(c, it, ES_ETIMEDOUT, out->http_status, out->error_code,
+      es__complete(c, it, now_ns, ES_ETIMEDOUT, out->http_status, out->error_code,
                    es__final_message(out));
       return;
     }
@@ -729,7 +773,7 @@ static void es__item_outcome(es_client *c, es__item *it,
   } else {
     if (out->code == ES_EUNAUTHORIZED && c->o.header_provider != NULL)
       c->auth_valid = 0; /* maybe the token expired early: ask again */
-    es__complete(c, it, out->code, out->http_status, out->error_code,
+    es__complete(c, it, now_ns, out->code, out->http_status, out->error_code,
                  out->message);
   }
 }
@@ -761,7 +805,7 @@ static void es__slot_done(es__http_request *req, int err,
   es__item **items = s->items;
   unsigned n = s->n_items, i;
   es__dapr_outcome out;
-  uint64_t now = es__now_ms(c);
+  uint64_t now = es__now_ms(c), now_ns = uv_hrtime();
   es__failed_set f = {s, NULL, 0};
 
   es__dapr_classify(err, req->written, res, &out);
@@ -780,14 +824,14 @@ static void es__slot_done(es__http_request *req, int err,
       if (f.errors[i] != NULL) {
         es__dapr_outcome one = out;
         one.message = f.errors[i];
-        es__item_outcome(c, items[i], &one, now);
+        es__item_outcome(c, items[i], &one, now, now_ns);
       } else {
-        es__item_outcome(c, items[i], &ok, now);
+        es__item_outcome(c, items[i], &ok, now, now_ns);
       }
     }
   } else {
     for (i = 0; i < n; i++)
-      es__item_outcome(c, items[i], &out, now);
+      es__item_outcome(c, items[i], &out, now, now_ns);
   }
   if (f.errors != NULL) {
     for (i = 0; i < n; i++)
@@ -1132,6 +1176,7 @@ static void es__flushes_check(es_client *c) {
 static unsigned es__fail_pending(es_client *c, int code, unsigned budget) {
   es__queue local;
   unsigned n = 0;
+  uint64_t now_ns;
 
   es__queue_init(&local);
   uv_mutex_lock(&c->lock);
@@ -1144,10 +1189,11 @@ static unsigned es__fail_pending(es_client *c, int code, unsigned budget) {
     n++;
   }
   uv_mutex_unlock(&c->lock);
+  now_ns = uv_hrtime();
   while (!es__queue_empty(&local)) {
     es__item *it = es__container_of(es__queue_head(&local), es__item, node);
     es__queue_remove(&it->node);
-    es__complete(c, it, code, 0, NULL, NULL);
+    es__complete(c, it, now_ns, code, 0, NULL, NULL);
   }
   return n;
 }
@@ -1174,8 +1220,9 @@ static unsigned es__take_batch(es_client *c, es__item **out, uint64_t now,
     es__item *it = es__container_of(q, es__item, node);
     if (n == max || ++scanned > 4 * max)
       break;
-    if (n > 0 && (c->topic_enc == NULL &&
-                  strcmp(es__item_type(it), es__item_type(head)) != 0))
+    if (n > 0 && c->topic_enc == NULL &&
+        (it->type_len != head->type_len ||
+         memcmp(es__item_type(it), es__item_type(head), it->type_len) != 0))
       continue;
     if (n > 0 && bytes + it->len > c->o.bulk_max_bytes)
       break;
@@ -1196,17 +1243,18 @@ static unsigned es__take_batch(es_client *c, es__item **out, uint64_t now,
 static void es__dispatch(es_client *c) {
   es__queue local;
   unsigned budget = c->o.max_callbacks_per_tick, n;
-  uint64_t now = es__now_ms(c);
+  uint64_t now = es__now_ms(c), now_ns;
 
   /* 1. Events dropped by publishers to make room. */
   es__queue_init(&local);
   uv_mutex_lock(&c->lock);
   es__queue_move_tail(&c->dropped, &local);
   uv_mutex_unlock(&c->lock);
+  now_ns = uv_hrtime();
   while (!es__queue_empty(&local)) {
     es__item *it = es__container_of(es__queue_head(&local), es__item, node);
     es__queue_remove(&it->node);
-    es__complete(c, it, ES_EDROPPED, 0, NULL, NULL);
+    es__complete(c, it, now_ns, ES_EDROPPED, 0, NULL, NULL);
   }
 
   if (c->close_started) {
@@ -1252,10 +1300,11 @@ static void es__dispatch(es_client *c) {
     n++;
   }
   uv_mutex_unlock(&c->lock);
+  now_ns = uv_hrtime();
   while (!es__queue_empty(&local)) {
     es__item *it = es__container_of(es__queue_head(&local), es__item, node);
     es__queue_remove(&it->node);
-    es__complete(c, it, ES_ETIMEDOUT, 0, NULL, NULL);
+    es__complete(c, it, now_ns, ES_ETIMEDOUT, 0, NULL, NULL);
   }
 
   es__flushes_check(c);
@@ -1319,9 +1368,10 @@ static void es__dispatch(es_client *c) {
           c->retries++;
       if (c->o.dry_run) {
         es__show_request(c, s->store, k);
+        now_ns = uv_hrtime();
         for (i = 0; i < k; i++) {
           s->store[i]->attempts = 0;
-          es__complete(c, s->store[i], 0, 0, NULL, NULL);
+          es__complete(c, s->store[i], now_ns, 0, 0, NULL, NULL);
         }
         c->free_slots[c->n_free++] = (unsigned)(s - c->slots);
         sent += k;
@@ -1737,6 +1787,7 @@ void es__client_destroy(es_client *c) {
  * dispatcher (a clean stack), never from inside a user call. */
 static void es__close_final(es_client *c) {
   es__queue local;
+  uint64_t now_ns;
 
   c->close_final = 1;
   uv_timer_stop(&c->timer);
@@ -1748,10 +1799,11 @@ static void es__close_final(es_client *c) {
   es__queue_move_tail(&c->retry, &local);
   es__queue_move_tail(&c->dropped, &local);
   uv_mutex_unlock(&c->lock);
+  now_ns = uv_hrtime();
   while (!es__queue_empty(&local)) {
     es__item *it = es__container_of(es__queue_head(&local), es__item, node);
     es__queue_remove(&it->node);
-    es__complete(c, it, ES_ECANCELED, 0, NULL, NULL);
+    es__complete(c, it, now_ns, ES_ECANCELED, 0, NULL, NULL);
   }
   /* In flight: the pool fails them through es__slot_done (ES_ECANCELED),
    * and control requests through es__control_done. */

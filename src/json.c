@@ -176,18 +176,25 @@ int es__utf8_valid(const char *str, size_t len) {
   return 1;
 }
 
-int es__check_name(const char *s) {
-  size_t i, len;
+int es__check_name_len(const char *s, size_t *len) {
+  const unsigned char *p = (const unsigned char *)s;
+  unsigned char high = 0;
+  size_t i;
 
   if (s == NULL || s[0] == '\0')
     return ES_EINVAL;
-  len = strlen(s);
-  for (i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c < 0x20 || c == 0x7f)
+  for (i = 0; p[i] != '\0'; i++) {
+    if (p[i] < 0x20 || p[i] == 0x7f)
       return ES_EINVAL;
+    high |= p[i];
   }
-  return es__utf8_valid(s, len) ? 0 : ES_EUTF8;
+  if (len != NULL)
+    *len = i;
+  return (high & 0x80) == 0 || es__utf8_valid(s, i) ? 0 : ES_EUTF8;
+}
+
+int es__check_name(const char *s) {
+  return es__check_name_len(s, NULL);
 }
 
 static int es__cmp_str(const void *a, const void *b) {

@@ -20,6 +20,8 @@ int es__utf8_valid(const char *s, size_t len);
 /* Checks a name (event type, event name, component, key): non-empty, valid
  * UTF-8, no control characters. Returns 0, ES_EINVAL or ES_EUTF8. */
 int es__check_name(const char *s);
+/* The same, and *len (if not NULL) gets strlen(s) when s is valid. */
+int es__check_name_len(const char *s, size_t *len);
 /* Checks a whole tree: strings and keys valid UTF-8, no duplicate keys in an
  * object, nesting at most ES_JSON_MAX_DEPTH. Returns 0, ES_EINVAL, ES_EUTF8
  * or ES_EPARSE (too deep); *what (if not NULL) gets a static description. */
