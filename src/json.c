@@ -11,13 +11,53 @@
 
 static const char es__hex[] = "0123456789abcdef";
 
+/* Bytes a JSON string cannot hold as they are: controls, '"', '\\'. */
+static const unsigned char es__esc[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, ['\\'] = 1};
+
+#define ES__ONES 0x0101010101010101ULL
+#define ES__HIGHS 0x8080808080808080ULL
+
+/* Nonzero when one of the eight bytes in x is '"', '\\' or < 0x20 (bytes
+ * >= 0x80 too when with_high). Exact as a yes/no answer, and the lowest
+ * flagged byte is a real hit: the borrows of the subtractions only spill
+ * above a byte that is itself one. */
+static inline uint64_t es__swar_special(uint64_t x, int with_high) {
+  uint64_t q = x ^ (ES__ONES * '"'), b = x ^ (ES__ONES * '\\');
+  return (((q - ES__ONES) & ~q) | ((b - ES__ONES) & ~b) |
+          ((x - ES__ONES * 0x20) & (with_high ? ~(uint64_t)0 : ~x)) |
+          (with_high ? x : 0)) &
+         ES__HIGHS;
+}
+
 void es__json_write_string(es__buf *b, const char *s, size_t len) {
-  size_t i, run = 0;
+  size_t i = 0, run = 0;
+  char *d;
 
   if (es__buf_reserve(b, len + 2) != 0)
     return;
+  /* Most strings need no escaping: find out eight bytes at a time and copy
+   * them whole. */
+  while (len - i >= 8) {
+    uint64_t x;
+    memcpy(&x, s + i, 8);
+    if (es__swar_special(x, 0))
+      break;
+    i += 8;
+  }
+  while (i < len && !es__esc[(unsigned char)s[i]])
+    i++;
+  if (i == len) {
+    d = b->data + b->len;
+    d[0] = '"';
+    memcpy(d + 1, s, len);
+    d[len + 1] = '"';
+    b->len += len + 2;
+    return;
+  }
   b->data[b->len++] = '"';
-  for (i = 0; i < len; i++) {
+  for (; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
     char esc[6];
     size_t n = 2;
@@ -417,20 +457,7 @@ static const unsigned char es__str_stop[256] = {
 #undef ES__S4
 #undef ES__S16
 
-#define ES__ONES 0x0101010101010101ULL
-#define ES__HIGHS 0x8080808080808080ULL
-
-/* Nonzero when one of the eight bytes in x would stop a plain run: '"',
- * '\\', < 0x20 or >= 0x80. Exact as a yes/no answer (the borrows of the
- * subtractions only spill above a byte that is itself a hit). */
-static inline uint64_t es__swar_stop(uint64_t x) {
-  uint64_t q = x ^ (ES__ONES * '"'), b = x ^ (ES__ONES * '\\');
-  return (((q - ES__ONES) & ~q) | ((b - ES__ONES) & ~b) |
-          (x - ES__ONES * 0x20) | x) &
-         ES__HIGHS;
-}
-
-/* Moves p to the first hit of es__swar_stop: its lowest flagged byte is a
+/* Moves p to the first hit of es__swar_special: its lowest flagged byte is a
  * real one, which is the first in memory on a little-endian machine;
  * elsewhere a byte loop finds it (it is within the eight). */
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) &&                            \
@@ -471,7 +498,7 @@ es__scan_str(const unsigned char *p, const unsigned char *end, int *err) {
         break;
       }
       memcpy(&x, p, 8);
-      if ((hit = es__swar_stop(x)) != 0) {
+      if ((hit = es__swar_special(x, 1)) != 0) {
         ES__TO_FIRST_HIT(p, hit);
         break;
       }

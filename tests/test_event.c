@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "event.h"
 #include "eventstore.h"
+#include "json.h"
 #include "test.h"
 
 static char *to_json(const es_event *ev) {
@@ -465,6 +466,49 @@ static void test_size_limit(void) {
   es_event_free(ev);
 }
 
+/* The string writer and the validating scanner skip plain bytes eight at a
+ * time: every byte value at every position of strings 1..20 long (inside
+ * the 8-byte blocks and in the tails) must be handled as a byte loop would. */
+static void test_string_bytes_at_every_position(void) {
+  int c, bad_write = 0, bad_scan = 0;
+  size_t pos, len;
+
+  for (c = 1; c < 256; c++) {
+    for (len = 1; len <= 20; len++) {
+      for (pos = 0; pos < len; pos++) {
+        char s[32], doc[64];
+        int need = c < 0x20 || c == '"' || c == '\\', want;
+        es__buf b;
+        cJSON *j;
+
+        memset(s, 'a', sizeof(s));
+        s[pos] = (char)c;
+        es__buf_init(&b, 0);
+        es__json_write_string(&b, s, len);
+        j = cJSON_ParseWithLength(b.data, b.len);
+        if (j == NULL || !cJSON_IsString(j) || strlen(j->valuestring) != len ||
+            memcmp(j->valuestring, s, len) != 0 || (b.len == len + 2) == need)
+          bad_write++;
+        cJSON_Delete(j);
+        es__buf_free(&b);
+
+        /* {"k":"<s>"}: controls are refused, a lone byte >= 0x80 is bad
+         * UTF-8; '"' and '\\' change the syntax, so they are left out. */
+        if (c == '"' || c == '\\')
+          continue;
+        memcpy(doc, "{\"k\":\"", 6);
+        memcpy(doc + 6, s, len);
+        memcpy(doc + 6 + len, "\"}", 2);
+        want = c < 0x20 ? ES_EPARSE : c >= 0x80 ? ES_EUTF8 : 0;
+        if (es__json_validate(doc, len + 8, 1) != want)
+          bad_scan++;
+      }
+    }
+  }
+  CHECK_EQ_INT(bad_write, 0);
+  CHECK_EQ_INT(bad_scan, 0);
+}
+
 int main(void) {
   unsetenv("ATLAN_APPLICATION_NAME");
   RUN(test_batch_summary_json);
@@ -481,5 +525,6 @@ int main(void) {
   RUN(test_parse_too_deep);
   RUN(test_new_invalid);
   RUN(test_size_limit);
+  RUN(test_string_bytes_at_every_position);
   return TEST_DONE();
 }
