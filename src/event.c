@@ -438,79 +438,111 @@ const cJSON *es_event_metadata(const es_event *ev) {
 
 /* ---- enrichment ------------------------------------------------------- */
 
-/* The enriched value of standard field idx, or NULL when enrichment leaves
- * it alone; scalar values are built in *tmp (a caller-owned cJSON whose
- * valuestring is borrowed, never freed). */
-static const cJSON *es__enriched_std(const es__enrichment *enr, size_t idx,
-                                     const es_event *ev, cJSON *tmp,
-                                     const cJSON *const *custom_std) {
-  const es_workflow_context *ctx = enr->ctx;
-  const char *s = NULL;
-  int is_str = 0, is_null = 0;
-  long long n = 0;
+/* The enriched value of a standard field, without building a cJSON for it:
+ * the writer appends it, es__event_enrich makes an item of it. */
+typedef struct es__std_val {
+  enum { ES__V_KEEP, ES__V_NULL, ES__V_STR, ES__V_INT, ES__V_JSON } kind;
+  const char *s;     /* ES__V_STR */
+  long long n;       /* ES__V_INT */
+  const cJSON *json; /* ES__V_JSON: a custom override */
+} es__std_val;
 
-  if (custom_std != NULL && custom_std[idx] != NULL)
-    return custom_std[idx];
-  memset(tmp, 0, sizeof(*tmp));
+/* The enriched value of standard field idx (ES__V_KEEP: enrichment leaves
+ * the event's own value). */
+static es__std_val es__enriched_std(const es__enrichment *enr, size_t idx,
+                                    const es_event *ev,
+                                    const cJSON *const *custom_std) {
+  const es_workflow_context *ctx = enr->ctx;
+  es__std_val v = {ES__V_KEEP, NULL, 0, NULL};
+
+  if (custom_std != NULL && custom_std[idx] != NULL) {
+    v.kind = ES__V_JSON;
+    v.json = custom_std[idx];
+    return v;
+  }
   switch (idx) {
   case ES__F_APP:
-    if (enr->application_name == NULL)
-      return NULL;
-    s = enr->application_name, is_str = 1;
+  case ES__F_TOPIC:
+    if (enr->application_name != NULL) {
+      v.kind = ES__V_STR;
+      v.s = idx == ES__F_APP ? enr->application_name : ev->type;
+    }
     break;
   case ES__F_CREATED:
-    if (enr->application_name == NULL)
-      return NULL;
-    n = enr->created_timestamp;
-    break;
-  case ES__F_TOPIC:
-    if (enr->application_name == NULL)
-      return NULL;
-    s = ev->type, is_str = 1;
+    if (enr->application_name != NULL) {
+      v.kind = ES__V_INT;
+      v.n = enr->created_timestamp;
+    }
     break;
   case ES__F_WF_TYPE:
   case ES__F_WF_ID:
   case ES__F_WF_RUN_ID:
-    if (ctx == NULL)
-      return NULL;
-    s = idx == ES__F_WF_TYPE ? ctx->workflow_type
-        : idx == ES__F_WF_ID ? ctx->workflow_id
-                             : ctx->workflow_run_id;
-    is_str = 1;
-    is_null = s == NULL;
+    if (ctx != NULL) {
+      v.s = idx == ES__F_WF_TYPE ? ctx->workflow_type
+            : idx == ES__F_WF_ID ? ctx->workflow_id
+                                 : ctx->workflow_run_id;
+      v.kind = v.s != NULL ? ES__V_STR : ES__V_NULL;
+    }
     break;
   case ES__F_WF_STATE:
-    if (ctx == NULL || !ctx->has_activity)
-      return NULL;
-    s = "running", is_str = 1;
+    if (ctx != NULL && ctx->has_activity) {
+      v.kind = ES__V_STR;
+      v.s = "running";
+    }
     break;
   case ES__F_ACT_TYPE:
   case ES__F_ACT_ID:
-    if (ctx == NULL || !ctx->has_activity)
-      return NULL;
-    s = idx == ES__F_ACT_TYPE ? ctx->activity_type : ctx->activity_id;
-    is_str = 1;
-    is_null = s == NULL;
+    if (ctx != NULL && ctx->has_activity) {
+      v.s = idx == ES__F_ACT_TYPE ? ctx->activity_type : ctx->activity_id;
+      v.kind = v.s != NULL ? ES__V_STR : ES__V_NULL;
+    }
     break;
   case ES__F_ATTEMPT:
-    if (ctx == NULL || !ctx->has_activity)
-      return NULL;
-    n = ctx->attempt;
+    if (ctx != NULL && ctx->has_activity) {
+      v.kind = ES__V_INT;
+      v.n = ctx->attempt;
+    }
     break;
   default:
-    return NULL;
+    break;
   }
-  if (is_null) {
-    tmp->type = cJSON_NULL;
-  } else if (is_str) {
-    tmp->type = cJSON_String;
-    tmp->valuestring = (char *)(uintptr_t)s;
-  } else {
-    tmp->type = cJSON_Number;
-    tmp->valuedouble = (double)n;
-    tmp->valueint = n > INT32_MAX ? INT32_MAX : (int)n;
+  return v;
+}
+
+/* Appends v, or the event's own item when v keeps it. */
+static void es__std_val_write(es__buf *b, const es__std_val *v,
+                              const cJSON *item) {
+  switch (v->kind) {
+  case ES__V_NULL:
+    es__buf_append(b, "null", 4);
+    break;
+  case ES__V_STR:
+    es__json_write_string(b, v->s, strlen(v->s));
+    break;
+  case ES__V_INT:
+    es__buf_append_i64(b, v->n);
+    break;
+  case ES__V_JSON:
+    es__json_write(b, v->json);
+    break;
+  default:
+    es__json_write(b, item);
+    break;
   }
-  return tmp;
+}
+
+/* v as a new item (NULL when out of memory); not for ES__V_KEEP. */
+static cJSON *es__std_val_json(const es__std_val *v) {
+  switch (v->kind) {
+  case ES__V_NULL:
+    return cJSON_CreateNull();
+  case ES__V_STR:
+    return cJSON_CreateString(v->s);
+  case ES__V_INT:
+    return cJSON_CreateNumber((double)v->n);
+  default:
+    return cJSON_Duplicate(v->json, 1);
+  }
 }
 
 /* Which standard fields custom metadata overrides, found in one pass. */
@@ -527,21 +559,25 @@ static void es__custom_std(const cJSON *custom, const cJSON **out) {
 void es__event_write(es__buf *b, const es_event *ev,
                      const es__enrichment *enr) {
   const cJSON *item, *v, *custom_std[ES__NSTD];
-  cJSON tmp;
   size_t i;
-  int has_extras = cJSON_GetArraySize(ev->metadata) > (int)ES__NSTD;
+  int has_extras;
 
   if (enr != NULL)
     es__custom_std(enr->custom, custom_std);
   es__buf_append_str(b, "{\"metadata\":{");
   item = ev->metadata->child;
   for (i = 0; i < ES__NSTD; i++, item = item->next) {
-    v = enr ? es__enriched_std(enr, i, ev, &tmp, custom_std) : NULL;
     /* ,"key": precomputed: the keys are fixed */
     es__buf_append(b, es__std_keys[i].text + (i == 0),
                    es__std_keys[i].len - (i == 0));
-    es__json_write(b, v ? v : item);
+    if (enr != NULL) {
+      es__std_val sv = es__enriched_std(enr, i, ev, custom_std);
+      es__std_val_write(b, &sv, item);
+    } else {
+      es__json_write(b, item);
+    }
   }
+  has_extras = item != NULL;
   /* Extra metadata: the event's own (custom values win), then custom keys
    * the event does not have. */
   for (; item != NULL; item = item->next) {
@@ -587,7 +623,7 @@ void es__event_write(es__buf *b, const es_event *ev,
 /* Applies enr to a copy of the metadata and swaps it in, so that a failure
  * leaves the event as it was. */
 static int es__event_enrich(es_event *ev, const es__enrichment *enr) {
-  cJSON *md, tmp;
+  cJSON *md;
   const cJSON *v, *custom_std[ES__NSTD];
   size_t i;
 
@@ -597,10 +633,10 @@ static int es__event_enrich(es_event *ev, const es__enrichment *enr) {
     return ES_ENOMEM;
   for (i = 0; i < ES__NSTD; i++) {
     cJSON *copy;
-    v = es__enriched_std(enr, i, ev, &tmp, custom_std);
-    if (v == NULL)
+    es__std_val sv = es__enriched_std(enr, i, ev, custom_std);
+    if (sv.kind == ES__V_KEEP)
       continue;
-    copy = cJSON_Duplicate(v, 1);
+    copy = es__std_val_json(&sv);
     if (copy == NULL) {
       cJSON_Delete(md);
       return ES_ENOMEM;
