@@ -14,6 +14,7 @@
  * Every path ends in es__complete(), which calls the callback once. */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,8 +115,11 @@ struct es_client {
   /* Under lock. */
   uv_mutex_t lock;
   es__queue pending, retry, returned, dropped;
-  size_t held_events, held_bytes; /* in the queue's limits */
-  size_t outstanding; /* accepted, not completed (dropped ones included) */
+  /* Raised only under lock (where the limits are checked); lowered without
+   * it when an event completes, so the loop thread does not take the lock
+   * once per event. A stale value is a larger one: never a false "room". */
+  atomic_size_t held_events, held_bytes; /* in the queue's limits */
+  atomic_size_t outstanding; /* accepted, not completed (dropped included) */
   uint64_t next_seq;
   int closing;
   uint64_t accepted, rejected; /* counted under lock */
@@ -250,13 +254,11 @@ static void es__complete(es_client *c, es__item *it, uint64_t now_ns,
   uint64_t lat_us =
       now_ns > it->accepted_ns ? (now_ns - it->accepted_ns) / 1000 : 0;
 
-  uv_mutex_lock(&c->lock);
   if (!it->uncounted) {
-    c->held_events--;
-    c->held_bytes -= it->len;
+    atomic_fetch_sub(&c->held_events, 1);
+    atomic_fetch_sub(&c->held_bytes, it->len);
   }
-  c->outstanding--;
-  uv_mutex_unlock(&c->lock);
+  atomic_fetch_sub(&c->outstanding, 1);
 
   if (status == 0)
     c->succeeded++;
@@ -375,8 +377,8 @@ static int es__accept(es_client *c, es__item *it) {
     es__free(it);
     return ES_ECLOSED;
   }
-  while (c->held_events + 1 > c->o.max_queue_events ||
-         c->held_bytes + len > c->o.max_queue_bytes) {
+  while (atomic_load(&c->held_events) + 1 > c->o.max_queue_events ||
+         atomic_load(&c->held_bytes) + len > c->o.max_queue_bytes) {
     es__queue *from = !es__queue_empty(&c->pending) ? &c->pending
                       : !es__queue_empty(&c->retry) ? &c->retry
                                                     : NULL;
@@ -393,13 +395,13 @@ static int es__accept(es_client *c, es__item *it) {
     es__queue_remove(&victim->node);
     es__queue_insert_tail(&c->dropped, &victim->node);
     victim->uncounted = 1;
-    c->held_events--;
-    c->held_bytes -= victim->len;
+    atomic_fetch_sub(&c->held_events, 1);
+    atomic_fetch_sub(&c->held_bytes, victim->len);
   }
   it->seq = ++c->next_seq;
-  c->held_events++;
-  c->held_bytes += len;
-  c->outstanding++;
+  atomic_fetch_add(&c->held_events, 1);
+  atomic_fetch_add(&c->held_bytes, len);
+  atomic_fetch_add(&c->outstanding, 1);
   c->accepted++;
   es__queue_insert_tail(&c->pending, &it->node);
   on_loop = es__on_loop_thread(c);
@@ -1261,9 +1263,7 @@ static void es__dispatch(es_client *c) {
     size_t left;
     if (c->close_final)
       return;
-    uv_mutex_lock(&c->lock);
-    left = c->outstanding;
-    uv_mutex_unlock(&c->lock);
+    left = atomic_load(&c->outstanding);
     if (left == 0 || now >= c->close_deadline_ms) {
       es__close_final(c);
       return;
@@ -1473,7 +1473,7 @@ static void es__arm_timer(es_client *c) {
     if (c->o.header_provider && !c->auth_valid && c->auth_retry_ms > now)
       ES__CONSIDER(c->auth_retry_ms);
   }
-  busy = c->outstanding > 0;
+  busy = atomic_load(&c->outstanding) > 0;
   uv_mutex_unlock(&c->lock);
   es__queue_foreach(q, &c->flushes) {
     ES__CONSIDER(es__container_of(q, es__flush, node)->deadline_ms);
@@ -1734,7 +1734,7 @@ int es_client_flush(es_client *c, uint64_t timeout_ms, es_flush_cb cb,
   f->deadline_ms = timeout_ms ? es__now_ms(c) + timeout_ms : 0;
   uv_mutex_lock(&c->lock);
   f->target_seq = c->next_seq;
-  f->remaining = c->outstanding;
+  f->remaining = atomic_load(&c->outstanding);
   uv_mutex_unlock(&c->lock);
   es__queue_insert_tail(&c->flushes, &f->node);
   /* Completed from the dispatcher, never from inside this call. */
@@ -1844,8 +1844,8 @@ static void es__stats_fill(es_client *c, es_stats *st) {
   uv_mutex_lock(&c->lock);
   st->accepted = c->accepted;
   st->rejected = c->rejected;
-  st->queued_events = c->held_events;
-  st->queued_bytes = c->held_bytes;
+  st->queued_events = atomic_load(&c->held_events);
+  st->queued_bytes = atomic_load(&c->held_bytes);
   uv_mutex_unlock(&c->lock);
   st->succeeded = c->succeeded;
   st->failed = c->failed;
