@@ -415,9 +415,14 @@ typedef struct es_client_options {
    * them (0: cancel at once). Default 5000. */
   uint64_t close_timeout_ms;
 
-  /* Fairness: at most this many events sent or completed by the client per
-   * loop iteration (256). */
+  /* Fairness, so that the client never holds the loop for long: at most
+   * max_callbacks_per_tick events sent or completed by the dispatcher per
+   * loop iteration (256), and once the client has worked max_tick_us
+   * microseconds in an iteration (500; 0: no time bound), building,
+   * writing and reading stop and go on in the next iteration (answers
+   * already read are always finished). */
   unsigned max_callbacks_per_tick;
+  uint64_t max_tick_us;
 
   /* Observability. */
   es_log_cb log_cb; /* NULL: warnings and errors to stderr */

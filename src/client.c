@@ -296,6 +296,16 @@ static void es__complete(es_client *c, es__item *it, uint64_t now_ns,
   es__free(it);
 }
 
+/* Completes every event on q with status. No lock held. */
+static void es__complete_all(es_client *c, es__queue *q, int status) {
+  uint64_t now_ns = uv_hrtime();
+  while (!es__queue_empty(q)) {
+    es__item *it = es__container_of(es__queue_head(q), es__item, node);
+    es__queue_remove(&it->node);
+    es__complete(c, it, now_ns, status, 0, NULL, NULL);
+  }
+}
+
 /* ---- accepting events (any thread) -------------------------------------- */
 
 static pthread_key_t es__scratch_key;
@@ -752,8 +762,8 @@ static void es__item_outcome(es_client *c, es__item *it,
     if (c->o.max_attempts != 0 && it->attempts >= c->o.max_attempts) {
       /* The last failure is in the result: HTTP status and the sidecar's
        * words, or for a transport failure its code's name as message. */
-      es__complete(c, it, now_ns, ES_EATTEMPTS, out->http_status, out->error_code,
-                   es__final_message(out));
+      es__complete(c, it, now_ns, ES_EATTEMPTS, out->http_status,
+                   out->error_code, es__final_message(out));
       return;
     }
     /* Exponential backoff with full jitter; Retry-After when given. */
@@ -764,8 +774,8 @@ static void es__item_outcome(es_client *c, es__item *it,
     if (out->retry_after_ms >= 0)
       delay = (uint64_t)out->retry_after_ms;
     if (now + delay >= deadline) {
-      es__complete(c, it, now_ns, ES_ETIMEDOUT, out->http_status, out->error_code,
-                   es__final_message(out));
+      es__complete(c, it, now_ns, ES_ETIMEDOUT, out->http_status,
+                   out->error_code, es__final_message(out));
       return;
     }
     it->due_ms = now + delay;
@@ -1178,7 +1188,6 @@ static void es__flushes_check(es_client *c) {
 static unsigned es__fail_pending(es_client *c, int code, unsigned budget) {
   es__queue local;
   unsigned n = 0;
-  uint64_t now_ns;
 
   es__queue_init(&local);
   uv_mutex_lock(&c->lock);
@@ -1191,12 +1200,7 @@ static unsigned es__fail_pending(es_client *c, int code, unsigned budget) {
     n++;
   }
   uv_mutex_unlock(&c->lock);
-  now_ns = uv_hrtime();
-  while (!es__queue_empty(&local)) {
-    es__item *it = es__container_of(es__queue_head(&local), es__item, node);
-    es__queue_remove(&it->node);
-    es__complete(c, it, now_ns, code, 0, NULL, NULL);
-  }
+  es__complete_all(c, &local, code);
   return n;
 }
 
@@ -1204,7 +1208,7 @@ static unsigned es__fail_pending(es_client *c, int code, unsigned budget) {
  * bulk, the front event and the next ones for the same topic within the
  * limits. A bulk batch that is not full waits for linger_ms after its first
  * event was accepted, unless a flush or close is waiting. Returns how many
- * (0: nothing to send now). */
+ * (0: nothing to send now). Under lock. */
 static unsigned es__take_batch(es_client *c, es__item **out, uint64_t now,
                                int flushing) {
   es__queue *q;
@@ -1212,11 +1216,8 @@ static unsigned es__take_batch(es_client *c, es__item **out, uint64_t now,
   size_t bytes = 0;
   unsigned n = 0, scanned = 0, max = c->o.bulk ? c->o.bulk_max_events : 1;
 
-  uv_mutex_lock(&c->lock);
-  if (es__queue_empty(&c->pending)) {
-    uv_mutex_unlock(&c->lock);
+  if (es__queue_empty(&c->pending))
     return 0;
-  }
   head = es__container_of(es__queue_head(&c->pending), es__item, node);
   es__queue_foreach(q, &c->pending) {
     es__item *it = es__container_of(q, es__item, node);
@@ -1232,46 +1233,67 @@ static unsigned es__take_batch(es_client *c, es__item **out, uint64_t now,
     bytes += it->len;
   }
   if (c->o.bulk && n < max && bytes < c->o.bulk_max_bytes && !flushing &&
-      now < head->accepted_ns / 1000000 + c->o.linger_ms) {
-    uv_mutex_unlock(&c->lock);
+      now < head->accepted_ns / 1000000 + c->o.linger_ms)
     return 0; /* linger: let the batch fill */
-  }
   for (unsigned i = 0; i < n; i++)
     es__queue_remove(&out[i]->node);
-  uv_mutex_unlock(&c->lock);
   return n;
 }
 
-static void es__dispatch(es_client *c) {
-  es__queue local;
-  unsigned budget = c->o.max_callbacks_per_tick, n;
-  uint64_t now = es__now_ms(c), now_ns;
+/* Sends the k events taken into slot s (or, in a dry run, shows and
+ * completes them). Returns 0, or an error after which the events are back
+ * as they were, for the caller to requeue; the slot stays taken. */
+static int es__slot_go(es_client *c, es__slot *s, unsigned k) {
+  unsigned i;
+  int rc;
 
-  /* 1. Events dropped by publishers to make room. */
-  es__queue_init(&local);
-  uv_mutex_lock(&c->lock);
-  es__queue_move_tail(&c->dropped, &local);
-  uv_mutex_unlock(&c->lock);
-  now_ns = uv_hrtime();
-  while (!es__queue_empty(&local)) {
-    es__item *it = es__container_of(es__queue_head(&local), es__item, node);
-    es__queue_remove(&it->node);
-    es__complete(c, it, now_ns, ES_EDROPPED, 0, NULL, NULL);
-  }
-
-  if (c->close_started) {
-    size_t left;
-    if (c->close_final)
-      return;
-    left = atomic_load(&c->outstanding);
-    if (left == 0 || now >= c->close_deadline_ms) {
-      es__close_final(c);
-      return;
+  for (i = 0; i < k; i++)
+    if (++s->store[i]->attempts > 1)
+      c->retries++;
+  if (c->o.dry_run) {
+    uint64_t now_ns;
+    es__show_request(c, s->store, k);
+    now_ns = uv_hrtime();
+    c->free_slots[c->n_free++] = (unsigned)(s - c->slots);
+    for (i = 0; i < k; i++) {
+      s->store[i]->attempts = 0;
+      es__complete(c, s->store[i], now_ns, 0, 0, NULL, NULL);
     }
+    return 0;
   }
+  rc = es__slot_send(c, s, s->store, k);
+  if (rc != 0) {
+    for (i = 0; i < k; i++)
+      s->store[i]->attempts--;
+    return rc;
+  }
+  c->requests++;
+  c->in_flight += k;
+  return 0;
+}
 
+/* Slots filled per hold of the lock while sending. */
+#define ES__TAKE_CHUNK 32
+
+/* The loop thread never waits for the lock here: a publishing thread that
+ * holds it may have been preempted, and the loop must not stall until that
+ * thread runs again. When the lock is busy, dispatch tries again in the
+ * next loop iteration. */
+static void es__dispatch(es_client *c) {
+  es__queue dropped, expired;
+  unsigned budget = c->o.max_callbacks_per_tick, n = 0;
+  uint64_t now = es__now_ms(c);
+  int have_pending;
+
+  es__http_pool_tick_begin(c->pool);
+  if (uv_mutex_trylock(&c->lock) != 0) {
+    es__kick(c);
+    return;
+  }
+  /* 1. Events dropped by publishers to make room. */
+  es__queue_init(&dropped);
+  es__queue_move_tail(&c->dropped, &dropped);
   /* 2. Retries that are due go to the front, in order. */
-  uv_mutex_lock(&c->lock);
   while (!es__queue_empty(&c->retry)) {
     es__item *it = es__container_of(es__queue_head(&c->retry), es__item, node);
     if (it->due_ms > now)
@@ -1283,30 +1305,31 @@ static void es__dispatch(es_client *c) {
     es__queue_move_tail(&c->pending, &c->returned);
     es__queue_move_tail(&c->returned, &c->pending);
   }
-  uv_mutex_unlock(&c->lock);
-
   /* 3. Expired events at the front (oldest first, so the first one that is
    * not expired ends the sweep). */
-  n = 0;
-  es__queue_init(&local);
-  uv_mutex_lock(&c->lock);
+  es__queue_init(&expired);
   while (n < budget && !es__queue_empty(&c->pending)) {
     es__item *it =
         es__container_of(es__queue_head(&c->pending), es__item, node);
     if (now < es__deadline_ms(c, it))
       break;
     es__queue_remove(&it->node);
-    es__queue_insert_tail(&local, &it->node);
+    es__queue_insert_tail(&expired, &it->node);
     n++;
   }
+  have_pending = !es__queue_empty(&c->pending);
   uv_mutex_unlock(&c->lock);
-  now_ns = uv_hrtime();
-  while (!es__queue_empty(&local)) {
-    es__item *it = es__container_of(es__queue_head(&local), es__item, node);
-    es__queue_remove(&it->node);
-    es__complete(c, it, now_ns, ES_ETIMEDOUT, 0, NULL, NULL);
-  }
 
+  es__complete_all(c, &dropped, ES_EDROPPED);
+  es__complete_all(c, &expired, ES_ETIMEDOUT);
+  if (c->close_started) {
+    if (c->close_final)
+      return;
+    if (atomic_load(&c->outstanding) == 0 || now >= c->close_deadline_ms) {
+      es__close_final(c);
+      return;
+    }
+  }
   es__flushes_check(c);
   if (c->close_final)
     return;
@@ -1314,10 +1337,6 @@ static void es__dispatch(es_client *c) {
   /* 4. Readiness and registration before the first send. */
   c->can_send = 0;
   if (!c->o.dry_run && c->state != ES__ST_RUNNING && !c->control_busy) {
-    int have_pending;
-    uv_mutex_lock(&c->lock);
-    have_pending = !es__queue_empty(&c->pending);
-    uv_mutex_unlock(&c->lock);
     if (c->state == ES__ST_NEW && have_pending) {
       c->state = c->o.ready_timeout_ms ? ES__ST_WAIT_READY : ES__ST_CHECK_REG;
       c->ready_deadline_ms = now + c->o.ready_timeout_ms;
@@ -1351,61 +1370,60 @@ static void es__dispatch(es_client *c) {
     return;
   }
 
-  /* 5. Send: a request per free slot (one event, or a bulk batch). */
+  /* 5. Send: a request per free slot (one event, or a bulk batch), the
+   * events taken off the queue for up to ES__TAKE_CHUNK slots per hold of
+   * the lock. */
   c->can_send = 1;
   {
-    unsigned sent = 0;
+    unsigned sent = 0, m, j;
     int flushing = !es__queue_empty(&c->flushes) || c->close_started;
-    while (c->n_free > 0 && sent < budget) {
-      es__slot *s = &c->slots[c->free_slots[c->n_free - 1]];
-      unsigned k = es__take_batch(c, s->store, now, flushing), i;
-      int rc;
-      if (k == 0)
+    int more = 0, stop = 0;
+    do {
+      unsigned idx[ES__TAKE_CHUNK], ks[ES__TAKE_CHUNK];
+      m = 0;
+      if (uv_mutex_trylock(&c->lock) != 0) {
+        more = 1; /* busy: the next iteration */
         break;
-      c->n_free--;
-      for (i = 0; i < k; i++)
-        if (++s->store[i]->attempts > 1)
-          c->retries++;
-      if (c->o.dry_run) {
-        es__show_request(c, s->store, k);
-        now_ns = uv_hrtime();
-        for (i = 0; i < k; i++) {
-          s->store[i]->attempts = 0;
-          es__complete(c, s->store[i], now_ns, 0, 0, NULL, NULL);
-        }
-        c->free_slots[c->n_free++] = (unsigned)(s - c->slots);
+      }
+      while (m < ES__TAKE_CHUNK && c->n_free > 0 && sent < budget) {
+        unsigned si = c->free_slots[c->n_free - 1];
+        unsigned k = es__take_batch(c, c->slots[si].store, now, flushing);
+        if (k == 0)
+          break;
+        c->n_free--;
+        idx[m] = si;
+        ks[m++] = k;
         sent += k;
-        continue;
       }
-      rc = es__slot_send(c, s, s->store, k);
-      if (rc != 0) {
-        /* Out of memory for a request: try again soon, in order. */
-        es__queue back;
-        es__queue_init(&back);
-        for (i = 0; i < k; i++) {
-          s->store[i]->attempts--;
-          es__queue_insert_tail(&back, &s->store[i]->node);
+      more = !es__queue_empty(&c->pending);
+      uv_mutex_unlock(&c->lock);
+      for (j = 0; j < m && !stop; j++) {
+        if (es__slot_go(c, &c->slots[idx[j]], ks[j]) == 0)
+          continue;
+        /* Out of memory for a request: this one and the rest of the
+         * chunk go back to the front, in order; try again soon. */
+        {
+          es__queue back;
+          unsigned i;
+          es__queue_init(&back);
+          for (; j < m; j++) {
+            es__slot *s = &c->slots[idx[j]];
+            for (i = 0; i < ks[j]; i++)
+              es__queue_insert_tail(&back, &s->store[i]->node);
+            c->free_slots[c->n_free++] = idx[j];
+          }
+          uv_mutex_lock(&c->lock);
+          es__queue_move_tail(&c->returned, &back);
+          es__queue_move_tail(&back, &c->returned);
+          uv_mutex_unlock(&c->lock);
+          c->backoff_until_ms = now + 10;
+          stop = 1;
         }
-        c->free_slots[c->n_free++] = (unsigned)(s - c->slots);
-        uv_mutex_lock(&c->lock);
-        es__queue_move_tail(&c->returned, &back);
-        es__queue_move_tail(&back, &c->returned);
-        uv_mutex_unlock(&c->lock);
-        c->backoff_until_ms = now + 10;
-        break;
       }
-      c->requests++;
-      c->in_flight += k;
-      sent += k;
-    }
-  }
-  {
-    int more;
-    uv_mutex_lock(&c->lock);
-    more = !es__queue_empty(&c->pending);
-    uv_mutex_unlock(&c->lock);
+    } while (!stop && m == ES__TAKE_CHUNK && c->n_free > 0 && sent < budget &&
+             !es__http_pool_tick_spent(c->pool));
     if (more && c->n_free > 0 && c->backoff_until_ms <= now)
-      es__kick(c); /* the per-tick budget stopped us, not the slots */
+      es__kick(c); /* a budget or a busy lock stopped us, not the slots */
   }
   es__arm_timer(c);
 }
@@ -1454,7 +1472,10 @@ static void es__arm_timer(es_client *c) {
 
   if (c->close_final)
     return;
-  uv_mutex_lock(&c->lock);
+  if (uv_mutex_trylock(&c->lock) != 0) {
+    es__kick(c); /* busy (see es__dispatch): dispatch arms it next time */
+    return;
+  }
   if (!es__queue_empty(&c->retry))
     ES__CONSIDER(
         es__container_of(es__queue_head(&c->retry), es__item, node)->due_ms);
@@ -1522,6 +1543,7 @@ void es_client_options_init(es_client_options *o) {
   o->registration_recheck_ms = 30000;
   o->close_timeout_ms = 5000;
   o->max_callbacks_per_tick = 256;
+  o->max_tick_us = 500;
   o->log_level = ES_LOG_WARN;
   o->bulk_max_events = 100;
   o->bulk_max_bytes = 1024 * 1024;
@@ -1641,6 +1663,7 @@ int es_client_init(uv_loop_t *loop, es_client **out,
   po.connect_timeout_ms = c->o.connect_timeout_ms;
   po.response_timeout_ms = c->o.request_timeout_ms;
   po.io_timeout_ms = c->o.request_timeout_ms;
+  po.tick_budget_us = c->o.max_tick_us;
   rc = es__http_pool_new(loop, c->endpoint, &po, &c->pool);
   if (rc != 0)
     goto fail;
@@ -1787,7 +1810,6 @@ void es__client_destroy(es_client *c) {
  * dispatcher (a clean stack), never from inside a user call. */
 static void es__close_final(es_client *c) {
   es__queue local;
-  uint64_t now_ns;
 
   c->close_final = 1;
   uv_timer_stop(&c->timer);
@@ -1799,12 +1821,7 @@ static void es__close_final(es_client *c) {
   es__queue_move_tail(&c->retry, &local);
   es__queue_move_tail(&c->dropped, &local);
   uv_mutex_unlock(&c->lock);
-  now_ns = uv_hrtime();
-  while (!es__queue_empty(&local)) {
-    es__item *it = es__container_of(es__queue_head(&local), es__item, node);
-    es__queue_remove(&it->node);
-    es__complete(c, it, now_ns, ES_ECANCELED, 0, NULL, NULL);
-  }
+  es__complete_all(c, &local, ES_ECANCELED);
   /* In flight: the pool fails them through es__slot_done (ES_ECANCELED),
    * and control requests through es__control_done. */
   es__http_pool_close(c->pool, ES_ECANCELED, es__pool_closed, c);

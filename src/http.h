@@ -64,9 +64,22 @@ typedef struct es__http_pool_options {
   uint64_t idle_timeout_ms; /* idle connection lifetime, default 30000 */
   size_t max_header_bytes;  /* default 16 KiB */
   size_t max_body_bytes;    /* default 1 MiB */
+  /* Fairness: once the pool and its user have worked this long in one loop
+   * iteration, writing and reading wait for the next (0: no bound, the
+   * default). See es__http_pool_tick_spent. */
+  uint64_t tick_budget_us;
 } es__http_pool_options;
 
 void es__http_pool_options_init(es__http_pool_options *o);
+
+/* 1 when the work of the current loop iteration (timed from the first call
+ * in it) has used the tick budget: the caller should stop and go on in the
+ * next iteration. The first call of an iteration answers 0, so every
+ * iteration makes progress. Always 0 without a budget. */
+int es__http_pool_tick_spent(es__http_pool *pool);
+/* Starts timing the iteration's work, if not started: called where work
+ * begins (the pool's and its user's callbacks), so that it all counts. */
+void es__http_pool_tick_begin(es__http_pool *pool);
 
 /* Parses an endpoint: "http://host[:port]" (port 80 by default; IPv6 in
  * brackets) or "unix:/path". ES_EUNSUPPORTED for https://, ES_EBADURL for
@@ -94,6 +107,10 @@ typedef struct es__http_pool_stats {
   unsigned in_flight;
   uint64_t connects;
   uint64_t writes; /* uv_write calls */
+  /* The tick budget at work: reads stopped until the next iteration, and
+   * writes left for it. */
+  uint64_t read_pauses;
+  uint64_t write_deferrals;
 } es__http_pool_stats;
 void es__http_pool_stats_get(const es__http_pool *pool,
                              es__http_pool_stats *st);

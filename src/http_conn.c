@@ -96,6 +96,10 @@ void es__http_conn_fail(es__http_conn *conn, int err) {
   conn->state = ES__CONN_CLOSING;
   es__queue_remove(&conn->node);
   pool->n_conns--;
+  if (conn->read_paused) {
+    conn->read_paused = 0;
+    pool->n_paused--;
+  }
   if (was_connecting)
     pool->n_connecting--;
   if (!conn->detached) {
@@ -260,10 +264,33 @@ static void es__conn_on_read(es__http_conn *conn, ssize_t nread,
 static void es__conn_read_cb(uv_stream_t *stream, ssize_t nread,
                              const uv_buf_t *buf) {
   es__http_conn *conn = stream->data;
+  es__http_pool *pool = conn->pool;
 
-  if (buf->base == conn->pool->read_buf)
-    conn->pool->read_buf_busy = 0;
+  if (buf->base == pool->read_buf)
+    pool->read_buf_busy = 0;
+  es__http_pool_tick_begin(pool);
   es__conn_on_read(conn, nread, buf->base);
+  /* Fairness: with the iteration's budget used, what else the peer sent
+   * waits in the socket until the next iteration (the conn's memory lives
+   * until its close callback, so conn is still valid here). */
+  if (nread > 0 && conn->state == ES__CONN_OPEN &&
+      es__http_pool_tick_spent(pool)) {
+    uv_read_stop(stream);
+    conn->read_paused = 1;
+    pool->n_paused++;
+    pool->read_pauses++;
+    es__http_pool_kick(pool);
+  }
+}
+
+void es__http_conn_resume_reading(es__http_conn *conn) {
+  int rc;
+
+  conn->read_paused = 0;
+  conn->pool->n_paused--;
+  rc = uv_read_start(&conn->s.stream, es__conn_alloc_cb, es__conn_read_cb);
+  if (rc != 0)
+    es__http_conn_fail(conn, rc);
 }
 
 /* ---- llhttp callbacks ------------------------------------------------- */

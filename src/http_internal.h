@@ -32,6 +32,7 @@ struct es__http_conn {
   enum es__conn_state state;
   enum es__conn_phase phase;
   int detached;       /* no socket, no timer: the fuzzer feeds it */
+  int read_paused;    /* reading stopped until the next loop iteration */
   int handles;        /* libuv handles not yet closed */
   int no_reuse;       /* peer asked to close after the current answer */
   int err;            /* why a parser callback stopped the parser */
@@ -63,13 +64,16 @@ struct es__http_pool {
   int addr_index;
   uv_getaddrinfo_t gai;
   int resolving;
-  uv_idle_t kick;    /* runs dispatch once, soon, without blocking the loop */
-  es__queue waiting; /* submitted, not yet written */
+  uv_idle_t kick;  /* runs dispatch once, soon, without blocking the loop */
+  uv_check_t tick; /* ends an iteration's work budget; unreferenced */
+  uint64_t tick_start_ns; /* first work of this iteration; 0: none yet */
+  unsigned n_paused;      /* connections with read_paused */
+  es__queue waiting;      /* submitted, not yet written */
   unsigned n_waiting;
   es__queue conns;
   unsigned n_conns; /* not closing */
   unsigned n_connecting;
-  int refs; /* kick handle + live connections + resolution in progress */
+  int refs; /* kick and tick handles, live connections, resolution */
   int closing;
   void (*close_cb)(void *arg);
   void *close_arg;
@@ -77,6 +81,7 @@ struct es__http_pool {
   int read_buf_busy;
   uint64_t connects;
   uint64_t writes;
+  uint64_t read_pauses, write_deferrals;
 };
 
 /* http_conn.c */
@@ -85,6 +90,8 @@ int es__http_conn_start(es__http_pool *pool);
 void es__http_conn_write(es__http_conn *conn, unsigned n);
 /* Fails the connection's requests with err and closes it. */
 void es__http_conn_fail(es__http_conn *conn, int err);
+/* Reads again after a read_paused pause. */
+void es__http_conn_resume_reading(es__http_conn *conn);
 
 /* The fuzzer's entry: parses data as answers to up to 8 pipelined
  * requests, cut at random points, then EOF; aborts if any request does not

@@ -151,7 +151,10 @@ int es__http_pool_new(uv_loop_t *loop, const char *endpoint,
   }
   uv_idle_init(loop, &pool->kick);
   pool->kick.data = pool;
-  pool->refs = 1; /* the kick handle */
+  uv_check_init(loop, &pool->tick);
+  pool->tick.data = pool;
+  uv_unref((uv_handle_t *)&pool->tick); /* never keeps the loop alive */
+  pool->refs = 2;                       /* the kick and tick handles */
   *out = pool;
   return 0;
 }
@@ -230,14 +233,22 @@ static void es__pool_resolve(es__http_pool *pool) {
 static void es__pool_dispatch(es__http_pool *pool) {
   es__queue *q, *next;
   unsigned depth = pool->o.pipeline_depth, capacity = 0;
+  int wrote = 0;
 
   for (q = pool->conns.next; q != &pool->conns && pool->n_waiting > 0;
        q = next) {
     es__http_conn *conn = es__container_of(q, es__http_conn, node);
     next = q->next; /* a failed write removes conn from the list */
     if (conn->state == ES__CONN_OPEN && !conn->no_reuse &&
-        conn->n_inflight < depth)
+        conn->n_inflight < depth) {
+      if (wrote && es__http_pool_tick_spent(pool)) {
+        pool->write_deferrals++;
+        es__http_pool_kick(pool); /* the rest in the next iteration */
+        return;
+      }
       es__http_conn_write(conn, depth - conn->n_inflight);
+      wrote = 1;
+    }
   }
   if (pool->n_waiting == 0 || pool->closing)
     return;
@@ -261,14 +272,56 @@ static void es__pool_dispatch(es__http_pool *pool) {
   }
 }
 
+/* ---- the work budget of a loop iteration -------------------------------- */
+
+/* Runs after the poll phase of an iteration in which the budget was in
+ * use: the next iteration starts afresh. */
+static void es__pool_tick_end(uv_check_t *check) {
+  es__http_pool *pool = check->data;
+  pool->tick_start_ns = 0;
+  uv_check_stop(check);
+}
+
+void es__http_pool_tick_begin(es__http_pool *pool) {
+  if (pool->o.tick_budget_us == 0 || pool->tick_start_ns != 0)
+    return;
+  pool->tick_start_ns = uv_hrtime();
+  uv_check_start(&pool->tick, es__pool_tick_end);
+}
+
+int es__http_pool_tick_spent(es__http_pool *pool) {
+  if (pool->o.tick_budget_us == 0)
+    return 0;
+  if (pool->tick_start_ns == 0) {
+    es__http_pool_tick_begin(pool);
+    return 0;
+  }
+  return uv_hrtime() - pool->tick_start_ns >= pool->o.tick_budget_us * 1000;
+}
+
+/* Connections whose reading waited for this iteration read again. */
+static void es__pool_resume_reading(es__http_pool *pool) {
+  es__queue *q, *next;
+
+  for (q = pool->conns.next; q != &pool->conns && pool->n_paused > 0;
+       q = next) {
+    es__http_conn *conn = es__container_of(q, es__http_conn, node);
+    next = q->next; /* a failure removes conn from the list */
+    if (conn->read_paused)
+      es__http_conn_resume_reading(conn);
+  }
+}
+
 static void es__pool_kick_cb(uv_idle_t *idle) {
   es__http_pool *pool = idle->data;
   uv_idle_stop(idle);
+  es__http_pool_tick_begin(pool);
+  es__pool_resume_reading(pool);
   es__pool_dispatch(pool);
 }
 
 void es__http_pool_kick(es__http_pool *pool) {
-  if (!pool->closing && pool->n_waiting > 0)
+  if (!pool->closing && (pool->n_waiting > 0 || pool->n_paused > 0))
     uv_idle_start(&pool->kick, es__pool_kick_cb);
 }
 
@@ -331,6 +384,8 @@ void es__http_pool_close(es__http_pool *pool, int err, void (*close_cb)(void *),
     uv_cancel((uv_req_t *)&pool->gai);
   uv_idle_stop(&pool->kick);
   uv_close((uv_handle_t *)&pool->kick, es__pool_kick_closed);
+  uv_check_stop(&pool->tick);
+  uv_close((uv_handle_t *)&pool->tick, es__pool_kick_closed);
 }
 
 void es__http_pool_stats_get(const es__http_pool *pool,
@@ -344,4 +399,6 @@ void es__http_pool_stats_get(const es__http_pool *pool,
   }
   st->connects = pool->connects;
   st->writes = pool->writes;
+  st->read_pauses = pool->read_pauses;
+  st->write_deferrals = pool->write_deferrals;
 }

@@ -548,7 +548,8 @@ static void test_endpoints(void) {
 /* Against es-sidecar's engine in this process: many requests over a
  * limited pool, pipelined, with names resolved (localhost), over TCP and a
  * Unix socket; the number of writes shows the batching. */
-static void sidecar_run(const char *endpoint_fmt, int unix_socket) {
+static void sidecar_run(const char *endpoint_fmt, int unix_socket,
+                        uint64_t tick_budget_us) {
   uv_loop_t loop;
   es_sidecar_options so;
   es_sidecar *sc;
@@ -576,6 +577,7 @@ static void sidecar_run(const char *endpoint_fmt, int unix_socket) {
   es__http_pool_options_init(&o);
   o.max_connections = 2;
   o.pipeline_depth = 8;
+  o.tick_budget_us = tick_budget_us;
   pool = new_pool(&loop, url, &o);
   ASSERT(pool != NULL);
   for (i = 0; i < 200; i++) {
@@ -589,8 +591,19 @@ static void sidecar_run(const char *endpoint_fmt, int unix_socket) {
   es__http_pool_stats_get(pool, &st);
   CHECK(st.connects <= 2);
   CHECK(st.writes < 200);
-  fprintf(stderr, "%s: 200 requests, %llu connections, %llu writes\n", url,
-          (unsigned long long)st.connects, (unsigned long long)st.writes);
+  /* A budget of 1 us is spent by the first piece of work of each loop
+   * iteration: reads pause, writes wait, and still every request ends
+   * once. Without a budget nothing pauses. */
+  if (tick_budget_us == 0)
+    CHECK(st.read_pauses == 0 && st.write_deferrals == 0);
+  else
+    CHECK(st.read_pauses > 0 && st.write_deferrals > 0);
+  fprintf(stderr,
+          "%s: 200 requests, %llu connections, %llu writes, %llu read "
+          "pauses, %llu write deferrals\n",
+          url, (unsigned long long)st.connects, (unsigned long long)st.writes,
+          (unsigned long long)st.read_pauses,
+          (unsigned long long)st.write_deferrals);
   close_pool(&loop, pool);
   es_sidecar_stop(sc);
   CHECK_EQ_INT(close_loop(&loop), 0);
@@ -602,7 +615,7 @@ static void test_sidecar_tcp(void) {
   uv_getaddrinfo_t gai;
   int resolvable;
 
-  sidecar_run("http://127.0.0.1:%d", 0);
+  sidecar_run("http://127.0.0.1:%d", 0, 0);
   /* A name, resolved with uv_getaddrinfo; minimal roots (a fresh
    * debootstrap) may have no /etc/hosts, and then there is no name to try. */
   uv_loop_init(&loop);
@@ -611,13 +624,18 @@ static void test_sidecar_tcp(void) {
     uv_freeaddrinfo(gai.addrinfo);
   uv_loop_close(&loop);
   if (resolvable)
-    sidecar_run("http://localhost:%d", 0);
+    sidecar_run("http://localhost:%d", 0, 0);
   else
     fprintf(stderr, "localhost does not resolve here: name part skipped\n");
 }
 
 static void test_sidecar_unix(void) {
-  sidecar_run("unix:%s", 1);
+  sidecar_run("unix:%s", 1, 0);
+}
+
+static void test_tick_budget(void) {
+  sidecar_run("http://127.0.0.1:%d", 0, 1);
+  sidecar_run("unix:%s", 1, 1);
 }
 
 /* Closing the pool fails what is left, each exactly once, then frees. */
@@ -686,6 +704,7 @@ int main(void) {
   RUN(test_idle_eviction_and_timeout);
   RUN(test_sidecar_tcp);
   RUN(test_sidecar_unix);
+  RUN(test_tick_budget);
   RUN(test_close_with_pending);
   CHECK_EQ_INT(count_fds(), fds_before);
   return TEST_DONE();
