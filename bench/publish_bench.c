@@ -8,9 +8,10 @@
  *   publish_bench caller N
  *       the time of one es_publish_event_simple call, on the loop thread
  *       and from another thread: median and p99.
- *   publish_bench stall URL N
+ *   publish_bench stall URL N [loop]
  *       the longest stretch of work (not waiting) in one loop iteration
- *       while another thread publishes N events at full rate.
+ *       while another thread publishes N events at full rate, or (loop)
+ *       while the loop itself publishes them, 64 per iteration.
  *   publish_bench memory N LIMIT
  *       bytes per queued event with the sidecar down, and peak RSS after
  *       offering N events to a client whose queue limit is LIMIT.
@@ -238,8 +239,12 @@ static int caller(long n) {
 
 typedef struct stall {
   uv_loop_t *loop;
-  uint64_t last_check_ns, last_idle_ns, max_ns;
+  uint64_t last_check_ns, last_idle_ns, max_ns, max_quiet_ns;
   uint64_t last_cpu_ns, max_cpu_ns;
+  uint64_t feed_ns, feed_cpu_ns; /* the caller's own publishing, to leave out */
+  long last_nivcsw, preempted, iterations;
+  uint64_t *busy_ns; /* every iteration's busy time, for the p99 */
+  long n_busy, cap_busy;
   int started;
 } stall;
 
@@ -249,26 +254,49 @@ static uint64_t thread_cpu_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* Busy time of the iteration that just ended: wall time since the previous
- * check handle, minus the time libuv spent waiting in poll. */
-/* Also the loop thread's CPU time per iteration: the work itself, without
- * the time the thread was preempted (2 cores shared with nginx and the
- * publishing thread). */
+static long thread_nivcsw(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_THREAD, &ru);
+  return ru.ru_nivcsw;
+}
+
+/* Per loop iteration, from one check handle to the next, leaving out the
+ * time the caller spent in its own publish calls (loop mode):
+ * - busy: wall time minus the time libuv spent waiting in poll;
+ * - cpu: the loop thread's CPU time (the work without the time the thread
+ *   was preempted: 2 cores shared with nginx and, in thread mode, the
+ *   publishing thread);
+ * - whether the thread was preempted (involuntary context switches): the
+ *   busy time of iterations that were not is the stall as the loop saw it,
+ *   kernel work in the library's syscalls included. */
 static void on_check(uv_check_t *h) {
   stall *s = h->data;
   uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(s->loop);
   uint64_t cpu = thread_cpu_ns();
+  long nivcsw = thread_nivcsw();
   if (s->started) {
     uint64_t busy = (now - s->last_check_ns) - (idle - s->last_idle_ns);
+    uint64_t work = cpu - s->last_cpu_ns;
+    busy = busy > s->feed_ns ? busy - s->feed_ns : 0;
+    work = work > s->feed_cpu_ns ? work - s->feed_cpu_ns : 0;
+    s->iterations++;
     if (busy > s->max_ns)
       s->max_ns = busy;
-    if (cpu - s->last_cpu_ns > s->max_cpu_ns)
-      s->max_cpu_ns = cpu - s->last_cpu_ns;
+    if (nivcsw != s->last_nivcsw)
+      s->preempted++;
+    else if (busy > s->max_quiet_ns)
+      s->max_quiet_ns = busy;
+    if (work > s->max_cpu_ns)
+      s->max_cpu_ns = work;
+    if (s->n_busy < s->cap_busy)
+      s->busy_ns[s->n_busy++] = busy;
   }
   s->started = 1;
+  s->feed_ns = s->feed_cpu_ns = 0;
   s->last_check_ns = now;
   s->last_idle_ns = idle;
   s->last_cpu_ns = cpu;
+  s->last_nivcsw = nivcsw;
 }
 
 typedef struct pubthread {
@@ -291,11 +319,40 @@ static void publisher(void *arg) {
   }
 }
 
+/* Loop mode: the caller publishes from its loop, 64 events per iteration
+ * (a busy server emitting events as it works), timed so that its own calls
+ * are left out of the library's stall. */
+typedef struct stall_feeder {
+  es_client *c;
+  long n, sent;
+  stall *s;
+  uv_idle_t idle;
+} stall_feeder;
+
+static void stall_feed(uv_idle_t *h) {
+  stall_feeder *f = h->data;
+  uint64_t t0 = uv_hrtime(), c0 = thread_cpu_ns();
+  int k;
+  for (k = 0; k < 64 && f->sent < f->n; k++) {
+    int rc = es_publish_json(f->c, "processor_events", "batch_processed",
+                             event300, sizeof(event300) - 1, on_done, NULL);
+    if (rc == ES_EQUEUEFULL)
+      break;
+    if (rc != 0)
+      exit(1);
+    f->sent++;
+  }
+  if (f->sent >= f->n)
+    uv_idle_stop(h);
+  f->s->feed_cpu_ns += thread_cpu_ns() - c0;
+  f->s->feed_ns += uv_hrtime() - t0;
+}
+
 static void keep(uv_timer_t *t) {
   (void)t;
 }
 
-static int loop_stall(const char *url, long n) {
+static int loop_stall(const char *url, long n, int from_loop) {
   uv_loop_t loop;
   es_client_options o;
   es_client *c;
@@ -303,9 +360,12 @@ static int loop_stall(const char *url, long n) {
   uv_timer_t keepalive;
   uv_thread_t th;
   pubthread p;
+  stall_feeder f;
   stall s;
 
   memset(&s, 0, sizeof(s));
+  s.cap_busy = 4 * n;
+  s.busy_ns = calloc((size_t)s.cap_busy, sizeof(uint64_t));
   uv_loop_init(&loop);
   uv_loop_configure(&loop, UV_METRICS_IDLE_TIME);
   s.loop = &loop;
@@ -315,25 +375,48 @@ static int loop_stall(const char *url, long n) {
   o.ready_timeout_ms = 0;
   o.max_connections = 8;
   o.pipeline_depth = 32;
+  if (getenv("T")) o.max_tick_us = atoi(getenv("T"));
   es_client_init(&loop, &c, &o);
   uv_check_init(&loop, &check);
   check.data = &s;
   uv_check_start(&check, on_check);
   uv_timer_init(&loop, &keepalive);
   uv_timer_start(&keepalive, keep, 50, 50);
-  p.c = c;
-  p.n = n;
-  uv_thread_create(&th, publisher, &p);
+  if (from_loop) {
+    memset(&f, 0, sizeof(f));
+    f.c = c;
+    f.n = n;
+    f.s = &s;
+    uv_idle_init(&loop, &f.idle);
+    f.idle.data = &f;
+    uv_idle_start(&f.idle, stall_feed);
+  } else {
+    p.c = c;
+    p.n = n;
+    uv_thread_create(&th, publisher, &p);
+  }
   while (done < n)
     uv_run(&loop, UV_RUN_ONCE);
-  uv_thread_join(&th);
+  if (from_loop)
+    uv_close((uv_handle_t *)&f.idle, NULL);
+  else
+    uv_thread_join(&th);
   uv_close((uv_handle_t *)&check, NULL);
   uv_close((uv_handle_t *)&keepalive, NULL);
   es_client_close(c, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-  printf("max_loop_stall_us=%.1f max_loop_cpu_us=%.1f events=%ld failed=%ld\n",
-         s.max_ns / 1e3, s.max_cpu_ns / 1e3, n, failed);
+  qsort(s.busy_ns, (size_t)s.n_busy, sizeof(uint64_t), cmp_u64);
+  printf("max_loop_stall_us=%.1f p99_loop_stall_us=%.1f "
+         "p999_loop_stall_us=%.1f max_unpreempted_stall_us=%.1f "
+         "max_loop_cpu_us=%.1f iterations=%ld preempted=%ld events=%ld "
+         "failed=%ld\n",
+         s.max_ns / 1e3,
+         s.n_busy ? s.busy_ns[s.n_busy * 99 / 100] / 1e3 : 0.0,
+         s.n_busy ? s.busy_ns[s.n_busy * 999 / 1000] / 1e3 : 0.0,
+         s.max_quiet_ns / 1e3, s.max_cpu_ns / 1e3, s.iterations, s.preempted,
+         n, failed);
+  free(s.busy_ns);
   return 0;
 }
 
@@ -415,8 +498,9 @@ int main(int argc, char **argv) {
   }
   if (argc == 3 && strcmp(argv[1], "caller") == 0)
     return caller(atol(argv[2]));
-  if (argc == 4 && strcmp(argv[1], "stall") == 0)
-    return loop_stall(argv[2], atol(argv[3]));
+  if ((argc == 4 || argc == 5) && strcmp(argv[1], "stall") == 0)
+    return loop_stall(argv[2], atol(argv[3]),
+                      argc == 5 && strcmp(argv[4], "loop") == 0);
   if (argc == 4 && strcmp(argv[1], "memory") == 0)
     return memory(atol(argv[2]), atol(argv[3]));
   fprintf(stderr, "usage: see the comment at the top of publish_bench.c\n");

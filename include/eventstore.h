@@ -418,7 +418,7 @@ typedef struct es_client_options {
   /* Fairness, so that the client never holds the loop for long: at most
    * max_callbacks_per_tick events sent or completed by the dispatcher per
    * loop iteration (256), and once the client has worked max_tick_us
-   * microseconds in an iteration (500; 0: no time bound), building,
+   * microseconds in an iteration (250; 0: no time bound), building,
    * writing and reading stop and go on in the next iteration (answers
    * already read are always finished). */
   unsigned max_callbacks_per_tick;

@@ -1543,7 +1543,7 @@ void es_client_options_init(es_client_options *o) {
   o->registration_recheck_ms = 30000;
   o->close_timeout_ms = 5000;
   o->max_callbacks_per_tick = 256;
-  o->max_tick_us = 500;
+  o->max_tick_us = 250;
   o->log_level = ES_LOG_WARN;
   o->bulk_max_events = 100;
   o->bulk_max_bytes = 1024 * 1024;
