@@ -230,6 +230,19 @@ static void es__pool_resolve(es__http_pool *pool) {
 /* Writes waiting requests to open connections with room, then opens as many
  * new connections as the rest needs (within the limit). Bounded: at most
  * max_connections * pipeline_depth requests per call. */
+/* Batched writes: a connection takes new requests only while at most half
+ * its pipeline is in flight, so that under load one write carries many
+ * requests instead of one per answer that came back (the peer is woken
+ * less often, both sides make fewer system calls), while a lightly used
+ * connection takes a request at once. */
+static int es__conn_wants(const es__http_pool *pool,
+                          const es__http_conn *conn) {
+  unsigned depth = pool->o.pipeline_depth;
+
+  return conn->state == ES__CONN_OPEN && !conn->no_reuse &&
+         conn->n_inflight <= depth / 2;
+}
+
 static void es__pool_dispatch(es__http_pool *pool) {
   es__queue *q, *next;
   unsigned depth = pool->o.pipeline_depth, capacity = 0;
@@ -239,8 +252,7 @@ static void es__pool_dispatch(es__http_pool *pool) {
        q = next) {
     es__http_conn *conn = es__container_of(q, es__http_conn, node);
     next = q->next; /* a failed write removes conn from the list */
-    if (conn->state == ES__CONN_OPEN && !conn->no_reuse &&
-        conn->n_inflight < depth) {
+    if (es__conn_wants(pool, conn)) {
       if (wrote && es__http_pool_tick_spent(pool)) {
         pool->write_deferrals++;
         es__http_pool_kick(pool); /* the rest in the next iteration */
