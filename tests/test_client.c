@@ -117,6 +117,9 @@ static void test_wire_format_examples(void) {
 
 /* ---- fault modes ------------------------------------------------------- */
 
+/* The client's max_tick_us for run_fault (0: the default). */
+static uint64_t fault_tick_us;
+
 static void run_fault(const char *what, es_sidecar_options *so, int n,
                       int expect_dups) {
   uv_loop_t loop;
@@ -132,6 +135,8 @@ static void run_fault(const char *what, es_sidecar_options *so, int n,
   ASSERT(insc_start(&loop, &s, so) == 0);
   base_options(&o, s.url);
   o.max_attempts = 20;
+  if (fault_tick_us != 0)
+    o.max_tick_us = fault_tick_us;
   ASSERT(es_client_init(&loop, &c, &o) == 0);
   for (i = 0; i < n; i++)
     CHECK_EQ_INT(publish_i(c, i, NULL), 0);
@@ -171,6 +176,18 @@ static void test_fault_close_every(void) {
   es_sidecar_options_init(&so);
   so.close_every = 7;
   run_fault("--close-every 7", &so, 300, 1);
+}
+
+/* With a 1 us budget every loop iteration stops after its first piece of
+ * work: reads pause and resume, writes wait, while the sidecar closes
+ * connections under them. Every event still ends once. */
+static void test_fault_close_every_tiny_tick(void) {
+  es_sidecar_options so;
+  es_sidecar_options_init(&so);
+  so.close_every = 7;
+  fault_tick_us = 1;
+  run_fault("--close-every 7, max_tick_us 1", &so, 300, 1);
+  fault_tick_us = 0;
 }
 
 static void test_fault_delay(void) {
@@ -802,7 +819,7 @@ static void keep_alive_cb(uv_timer_t *t) {
   (void)t;
 }
 
-static void test_four_threads(void) {
+static void four_threads(uint64_t tick_us) {
   uv_loop_t loop;
   es_sidecar_options so;
   insc s;
@@ -819,6 +836,8 @@ static void test_four_threads(void) {
   es_sidecar_options_init(&so);
   ASSERT(insc_start(&loop, &s, &so) == 0);
   base_options(&o, s.url);
+  if (tick_us != 0)
+    o.max_tick_us = tick_us;
   ASSERT(es_client_init(&loop, &c, &o) == 0);
   uv_timer_init(&loop, &keep);
   uv_timer_start(&keep, keep_alive_cb, 10, 10);
@@ -846,6 +865,17 @@ static void test_four_threads(void) {
     missing += seen[i] != 1;
   CHECK_EQ_INT(missing, 0);
   insc_free(&s);
+}
+
+static void test_four_threads(void) {
+  four_threads(0);
+}
+
+/* The same with a 1 us budget: the dispatcher, the writes and the reads
+ * give way after every piece of work, and the dispatcher also whenever a
+ * publisher holds the lock. */
+static void test_four_threads_tiny_tick(void) {
+  four_threads(1);
 }
 
 /* ---- stats --------------------------------------------------------------- */
@@ -965,6 +995,7 @@ int main(void) {
   RUN(test_wire_format_examples);
   RUN(test_fault_fail_every);
   RUN(test_fault_close_every);
+  RUN(test_fault_close_every_tiny_tick);
   RUN(test_fault_delay);
   RUN(test_fault_retry_after);
   RUN(test_fault_keepalive_max);
@@ -982,6 +1013,7 @@ int main(void) {
   RUN(test_event_deadline);
   RUN(test_fire_and_forget_logged);
   RUN(test_four_threads);
+  RUN(test_four_threads_tiny_tick);
   RUN(test_periodic_stats);
   CHECK_EQ_INT(count_fds(), fds);
   log_reset();
