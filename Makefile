@@ -78,8 +78,13 @@ fuzz-smoke: fuzz-build
 demo: build
 	@scripts/demo $(BUILD)
 
-bench: build
+# The benchmark's peers first (nginx, wrk, libcurl's headers for curl_bench),
+# then configure again so that a build directory made before they were
+# installed finds libcurl (pkg-config's answer is cached otherwise).
+bench: deps
 	@scripts/install-deps --bench
+	cmake -S . -B $(BUILD) -U __pkg_config_checked_CURL $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
 	@scripts/bench $(BUILD)
 
 install: build
