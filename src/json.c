@@ -478,8 +478,25 @@ static const unsigned char es__str_stop[256] = {
 #define ES__ALWAYS_INLINE inline
 #endif
 
-static int es__is_hex(unsigned char c) {
-  return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+#define ES__BAD_HEX4 0x10000u
+
+/* The four hex digits at p as a number, or ES__BAD_HEX4. */
+static unsigned es__hex4(const unsigned char *p, const unsigned char *end) {
+  unsigned v = 0;
+  int i;
+
+  if (end - p < 4)
+    return ES__BAD_HEX4;
+  for (i = 0; i < 4; i++) {
+    unsigned char c = p[i];
+    if (c >= '0' && c <= '9')
+      v = v * 16 + (unsigned)(c - '0');
+    else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+      v = v * 16 + (unsigned)((c | 0x20) - 'a' + 10);
+    else
+      return ES__BAD_HEX4;
+  }
+  return v;
 }
 
 /* p is just after the opening quote; returns the byte after the closing
@@ -521,12 +538,24 @@ es__scan_str(const unsigned char *p, const unsigned char *end, int *err) {
       return NULL;
     }
     if (*p == 'u') {
-      if (end - p < 5 || !es__is_hex(p[1]) || !es__is_hex(p[2]) ||
-          !es__is_hex(p[3]) || !es__is_hex(p[4])) {
+      /* As cJSON reads it: a low surrogate alone, or a high one not
+       * followed by a low one, is an error. */
+      unsigned code = es__hex4(p + 1, end);
+      if (code == ES__BAD_HEX4 || (code >= 0xdc00 && code <= 0xdfff)) {
         *err = ES_EPARSE;
         return NULL;
       }
       p += 5;
+      if (code >= 0xd800 && code <= 0xdbff) {
+        unsigned low = end - p >= 6 && p[0] == '\\' && p[1] == 'u'
+                           ? es__hex4(p + 2, end)
+                           : ES__BAD_HEX4;
+        if (low < 0xdc00 || low > 0xdfff) {
+          *err = ES_EPARSE;
+          return NULL;
+        }
+        p += 6;
+      }
     } else if (*p == '"' || *p == '\\' || *p == '/' || *p == 'b' || *p == 'f' ||
                *p == 'n' || *p == 'r' || *p == 't') {
       p++;

@@ -509,6 +509,45 @@ static void test_string_bytes_at_every_position(void) {
   CHECK_EQ_INT(bad_scan, 0);
 }
 
+/* \u escapes: any BMP code but a surrogate; a high surrogate only with a
+ * low one right after, as cJSON reads them. The validator that
+ * es_publish_json uses must never accept what the parser refuses (found by
+ * fuzz_event_parse: a lone \udfff). It is stricter on hex digits: cJSON
+ * 1.7 reads "\u12g4" as U+0000, the validator refuses it. */
+static void test_unicode_escapes(void) {
+  static const struct {
+    const char *json;
+    int valid;
+    int parsed; /* -1: not asked of cJSON */
+  } cases[] = {
+      {"{\"a\":\"\\u0041\\u00e9\\u20ac\\uE000\\uffff\"}", 1, 1},
+      {"{\"a\":\"\\ud83d\\ude00\"}", 1, 1},
+      {"{\"\\uD83D\\uDE00\":1}", 1, 1},
+      {"{\"a\":\"\\udfff\"}", 0, 0},
+      {"{\"a\":\"\\udc00x\"}", 0, 0},
+      {"{\"a\":\"\\ud83d\"}", 0, 0},
+      {"{\"a\":\"\\ud83dx\"}", 0, 0},
+      {"{\"a\":\"\\ud83d\\u0041\"}", 0, 0},
+      {"{\"a\":\"\\ud83d\\ud83d\"}", 0, 0},
+      {"{\"a\":\"\\u12g4\"}", 0, -1},
+      {"{\"a\":\"\\u12\"}", 0, -1},
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *j = cases[i].json;
+    cJSON *root = NULL;
+    int v = es__json_validate(j, strlen(j), 1);
+    int p = es__json_parse(j, strlen(j), &root, NULL);
+    cJSON_Delete(root);
+    CHECK_EQ_INT(v == 0, cases[i].valid);
+    if (cases[i].parsed >= 0)
+      CHECK_EQ_INT(p == 0, cases[i].parsed);
+    if (v == 0)
+      CHECK_EQ_INT(p, 0); /* never laxer than the parser */
+  }
+}
+
 int main(void) {
   unsetenv("ATLAN_APPLICATION_NAME");
   RUN(test_batch_summary_json);
@@ -526,5 +565,6 @@ int main(void) {
   RUN(test_new_invalid);
   RUN(test_size_limit);
   RUN(test_string_bytes_at_every_position);
+  RUN(test_unicode_escapes);
   return TEST_DONE();
 }
