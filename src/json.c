@@ -406,6 +406,13 @@ int es__json_parse(const char *text, size_t len, cJSON **out,
     *what = "trailing characters after the JSON value";
     return ES_EPARSE;
   }
+  /* cJSON is laxer than RFC 8259 in places (a bad hex digit in \u reads
+   * as U+0000, numbers such as 01); the validator is not. */
+  if (es__json_validate(text, len, 0) == ES_EPARSE) {
+    cJSON_Delete(root);
+    *what = "invalid JSON";
+    return ES_EPARSE;
+  }
   rc = es__json_check(root, what);
   if (rc != 0) {
     cJSON_Delete(root);
