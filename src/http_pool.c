@@ -227,9 +227,6 @@ static void es__pool_resolve(es__http_pool *pool) {
   pool->refs++;
 }
 
-/* Writes waiting requests to open connections with room, then opens as many
- * new connections as the rest needs (within the limit). Bounded: at most
- * max_connections * pipeline_depth requests per call. */
 /* Batched writes: a connection takes new requests only while at most half
  * its pipeline is in flight, so that under load one write carries many
  * requests instead of one per answer that came back (the peer is woken
@@ -243,6 +240,10 @@ static int es__conn_wants(const es__http_pool *pool,
          conn->n_inflight <= depth / 2;
 }
 
+/* Writes waiting requests to connections that want them, then opens as many
+ * new connections as the rest needs (within the limit). Bounded: at most
+ * max_connections * pipeline_depth requests per call, and the writes stop
+ * early once the iteration's budget is spent. */
 static void es__pool_dispatch(es__http_pool *pool) {
   es__queue *q, *next;
   unsigned depth = pool->o.pipeline_depth, capacity = 0;
