@@ -14,6 +14,7 @@
 
 #include "body300.h"
 #include "nginx.h"
+#include "procstat.h"
 
 typedef struct sock_ctx {
   uv_poll_t poll;
@@ -128,13 +129,6 @@ static int socket_cb(CURL *e, curl_socket_t s, int action, void *u,
   return 0;
 }
 
-static double cpu_s(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-         (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
 int main(int argc, char **argv) {
   nginx ngx;
   long conns, i;
@@ -164,13 +158,13 @@ int main(int argc, char **argv) {
   headers = curl_slist_append(NULL, "Content-Type: application/json");
   headers = curl_slist_append(headers, "Expect:");
   t0 = (double)uv_hrtime() / 1e9;
-  c0 = cpu_s();
+  c0 = procstat_cpu_s(RUSAGE_SELF);
   for (i = 0; i < conns && i < n_total; i++)
     start_one(NULL);
   while (done < n_total)
     uv_run(&loop, UV_RUN_ONCE);
   t1 = (double)uv_hrtime() / 1e9;
-  c1 = cpu_s();
+  c1 = procstat_cpu_s(RUSAGE_SELF);
   printf("events_per_s=%.0f cpu_us_per_event=%.3f failed=%ld\n",
          (double)n_total / (t1 - t0), (c1 - c0) / (double)n_total * 1e6,
          failed);

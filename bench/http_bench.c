@@ -20,6 +20,7 @@
 #include "http.h"
 #include "body300.h"
 #include "nginx.h"
+#include "procstat.h"
 
 typedef struct run {
   es__http_pool *pool;
@@ -32,13 +33,6 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(int who) {
-  struct rusage ru;
-  getrusage(who, &ru);
-  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static void submit_next(run *r);
@@ -97,13 +91,13 @@ static double bench_client(const char *url, const char *path, long n,
   r.n = n;
   r.reqs = calloc((size_t)n, sizeof(*r.reqs));
   t0 = now_s();
-  c0 = cpu_s(RUSAGE_SELF);
+  c0 = procstat_cpu_s(RUSAGE_SELF);
   for (i = 0; i < window; i++)
     submit_next(&r);
   while (r.done < n)
     uv_run(&loop, UV_RUN_ONCE);
   t1 = now_s();
-  c1 = cpu_s(RUSAGE_SELF);
+  c1 = procstat_cpu_s(RUSAGE_SELF);
   closed = 0;
   es__http_pool_close(r.pool, ES_ECANCELED, on_closed, NULL);
   while (!closed)

@@ -29,6 +29,7 @@
 
 #include "eventstore.h"
 #include "nginx.h"
+#include "procstat.h"
 
 static const char event300[] =
     "{\"metadata\":{\"application_name\":\"default\",\"created_timestamp\":"
@@ -41,30 +42,6 @@ static const char event300[] =
 
 static double now_s(void) {
   return (double)uv_hrtime() / 1e9;
-}
-
-static double cpu_s(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-         (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
-static long peak_rss_kb(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss;
-}
-
-static long rss_kb(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  long pages = 0, resident = 0;
-  if (f) {
-    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-      resident = 0;
-    fclose(f);
-  }
-  return resident * 4;
 }
 
 static long done, failed;
@@ -148,11 +125,11 @@ static int throughput(const char *url, long n, unsigned conns, unsigned bulk,
   f.idle.data = &f;
   uv_idle_start(&f.idle, feed);
   t0 = now_s();
-  c0 = cpu_s();
+  c0 = procstat_cpu_s(RUSAGE_SELF);
   while (done < n)
     uv_run(&loop, UV_RUN_ONCE);
   t1 = now_s();
-  c1 = cpu_s();
+  c1 = procstat_cpu_s(RUSAGE_SELF);
   uv_close((uv_handle_t *)&f.idle, NULL);
   es_client_close(f.c, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -472,7 +449,7 @@ static int memory(long n, long limit) {
   o.ready_timeout_ms = 600000; /* events wait: the sidecar is "down" */
   o.close_timeout_ms = 0;
   es_client_init(&loop, &c, &o);
-  before = rss_kb();
+  before = procstat_rss_kb();
   for (i = 0; i < n; i++) {
     int rc = es_publish_json(c, "processor_events", "batch_processed", event300,
                              sizeof(event300) - 1, on_done, NULL);
@@ -481,7 +458,7 @@ static int memory(long n, long limit) {
     else if (rc == ES_EQUEUEFULL)
       rejected++;
     if (i == limit - 1) {
-      after = rss_kb();
+      after = procstat_rss_kb();
       es_client_stats(c, &st);
       per_event_rss = (double)(after - before) * 1024 / (double)accepted;
       per_event_overhead = (double)st.queued_bytes / (double)st.queued_events -
@@ -494,7 +471,7 @@ static int memory(long n, long limit) {
     }
   }
   printf("offered=%ld accepted=%ld rejected=%ld peak_rss_mb=%.1f\n", n,
-         accepted, rejected, peak_rss_kb() / 1024.0);
+         accepted, rejected, procstat_peak_rss_kb() / 1024.0);
   es_client_close(c, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);

@@ -17,6 +17,7 @@
 
 #include "eventstore.h"
 #include "peer.h"
+#include "procstat.h"
 #include "sidecar_proc.h"
 #include "test.h"
 
@@ -50,17 +51,6 @@ static const char *const sidecar_args[] = {"--close-every",
                                            "--retry-after-every",
                                            "1009",
                                            NULL};
-
-static long rss_kb(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  long pages = 0, resident = 0;
-  if (f) {
-    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-      resident = 0;
-    fclose(f);
-  }
-  return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
 
 static void on_done(es_client *c, const es_publish_result *r, void *data) {
   long i = (long)(intptr_t)data;
@@ -138,7 +128,7 @@ static int count_open_fds(void) {
 static void sampler_cb(uv_timer_t *t) {
   chaos *x = t->data;
   es_stats st;
-  long r = rss_kb();
+  long r = procstat_rss_kb();
   es_client_stats(x->c, &st);
   if (r > x->max_rss_kb)
     x->max_rss_kb = r;
@@ -216,7 +206,7 @@ static void test_chaos(void) {
   x.start_ns = uv_hrtime();
   x.soak_until_ns = x.start_ns + (uint64_t)soak_seconds * 1000000000ULL;
   x.next_report_ns = x.start_ns;
-  x.base_rss_kb = rss_kb();
+  x.base_rss_kb = procstat_rss_kb();
   uv_timer_init(&x.loop, &x.feed);
   uv_timer_init(&x.loop, &x.killer);
   uv_timer_init(&x.loop, &x.sampler);
