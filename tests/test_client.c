@@ -117,11 +117,9 @@ static void test_wire_format_examples(void) {
 
 /* ---- fault modes ------------------------------------------------------- */
 
-/* The client's max_tick_us for run_fault (0: the default). */
-static uint64_t fault_tick_us;
-
+/* tick_us: the client's max_tick_us (0: the default). */
 static void run_fault(const char *what, es_sidecar_options *so, int n,
-                      int expect_dups) {
+                      int expect_dups, uint64_t tick_us) {
   uv_loop_t loop;
   insc s;
   es_client *c;
@@ -135,8 +133,8 @@ static void run_fault(const char *what, es_sidecar_options *so, int n,
   ASSERT(insc_start(&loop, &s, so) == 0);
   base_options(&o, s.url);
   o.max_attempts = 20;
-  if (fault_tick_us != 0)
-    o.max_tick_us = fault_tick_us;
+  if (tick_us != 0)
+    o.max_tick_us = tick_us;
   ASSERT(es_client_init(&loop, &c, &o) == 0);
   for (i = 0; i < n; i++)
     CHECK_EQ_INT(publish_i(c, i, NULL), 0);
@@ -168,14 +166,14 @@ static void test_fault_fail_every(void) {
   es_sidecar_options so;
   es_sidecar_options_init(&so);
   so.fail_every = 3;
-  run_fault("--fail-every 3", &so, 300, 0);
+  run_fault("--fail-every 3", &so, 300, 0, 0);
 }
 
 static void test_fault_close_every(void) {
   es_sidecar_options so;
   es_sidecar_options_init(&so);
   so.close_every = 7;
-  run_fault("--close-every 7", &so, 300, 1);
+  run_fault("--close-every 7", &so, 300, 1, 0);
 }
 
 /* With a 1 us budget every loop iteration stops after its first piece of
@@ -185,16 +183,14 @@ static void test_fault_close_every_tiny_tick(void) {
   es_sidecar_options so;
   es_sidecar_options_init(&so);
   so.close_every = 7;
-  fault_tick_us = 1;
-  run_fault("--close-every 7, max_tick_us 1", &so, 300, 1);
-  fault_tick_us = 0;
+  run_fault("--close-every 7, max_tick_us 1", &so, 300, 1, 1);
 }
 
 static void test_fault_delay(void) {
   es_sidecar_options so;
   es_sidecar_options_init(&so);
   so.delay_ms = 30;
-  run_fault("--delay-ms 30", &so, 300, 0);
+  run_fault("--delay-ms 30", &so, 300, 0, 0);
 }
 
 static void test_fault_retry_after(void) {
@@ -203,7 +199,7 @@ static void test_fault_retry_after(void) {
   es_sidecar_options_init(&so);
   so.retry_after_every = 10;
   so.retry_after_secs = 1;
-  run_fault("--retry-after-every 10", &so, 100, 0);
+  run_fault("--retry-after-every 10", &so, 100, 0, 0);
   for (i = 0; i < 100; i++)
     if (T.attempts[i] > 1) {
       retried++;
@@ -217,14 +213,14 @@ static void test_fault_keepalive_max(void) {
   es_sidecar_options so;
   es_sidecar_options_init(&so);
   so.keepalive_max = 3;
-  run_fault("--keepalive-max 3", &so, 300, 1);
+  run_fault("--keepalive-max 3", &so, 300, 1, 0);
 }
 
 static void test_fault_chunked(void) {
   es_sidecar_options so;
   es_sidecar_options_init(&so);
   so.chunked = 1;
-  run_fault("--chunked", &so, 300, 0);
+  run_fault("--chunked", &so, 300, 0, 0);
 }
 
 /* ---- readiness, restart ------------------------------------------------ */
