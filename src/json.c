@@ -370,7 +370,7 @@ int es__json_parse(const char *text, size_t len, cJSON **out,
                    const char **what) {
   const char *dummy, *end = NULL;
   cJSON *root;
-  int rc;
+  int rc, valid;
 
   if (what == NULL)
     what = &dummy;
@@ -378,11 +378,16 @@ int es__json_parse(const char *text, size_t len, cJSON **out,
     *what = "no JSON text";
     return ES_EINVAL;
   }
-  if (es__json_text_too_deep(text, len)) {
+  /* The validator first: strict where cJSON is lax (a bad hex digit in \u
+   * reads as U+0000, numbers such as 01), and when it accepts, the nesting
+   * is within the limit and there is no NUL byte. Only text it refuses is
+   * looked at again, for the reason. */
+  valid = es__json_validate(text, len, 0);
+  if (valid != 0 && es__json_text_too_deep(text, len)) {
     *what = "JSON nested deeper than the limit";
     return ES_EPARSE;
   }
-  if (memchr(text, '\0', len) != NULL) {
+  if (valid != 0 && memchr(text, '\0', len) != NULL) {
     *what = "JSON text contains a NUL byte";
     return ES_EPARSE;
   }
@@ -406,14 +411,16 @@ int es__json_parse(const char *text, size_t len, cJSON **out,
     *what = "trailing characters after the JSON value";
     return ES_EPARSE;
   }
-  /* cJSON is laxer than RFC 8259 in places (a bad hex digit in \u reads
-   * as U+0000, numbers such as 01); the validator is not. */
-  if (es__json_validate(text, len, 0) == ES_EPARSE) {
+  if (valid == ES_EPARSE) { /* what only cJSON accepts */
     cJSON_Delete(root);
     *what = "invalid JSON";
     return ES_EPARSE;
   }
   rc = es__json_check(root, what);
+  if (rc == 0 && valid != 0) { /* never laxer than the validator */
+    *what = "JSON string is not valid UTF-8";
+    rc = valid;
+  }
   if (rc != 0) {
     cJSON_Delete(root);
     return rc;
